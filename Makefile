@@ -1,0 +1,19 @@
+# Two commands matter: `make demo` (tracking demo over real DDS) and `make test` (all tests).
+# Both create the environment from scratch on first use (scripts/setup; cached afterwards).
+.PHONY: env demo test lint clean
+
+env:
+	scripts/setup
+
+demo: env
+	scripts/run python -m hit_tracker_ros.tools.demo --out out/demo
+
+test: env
+	scripts/run ruff check hit_tracker_ros test launch scripts/tracker_node
+	scripts/run python -m pytest test
+
+lint: env
+	scripts/run ruff check hit_tracker_ros test launch scripts/tracker_node
+
+clean:
+	rm -rf .ws out

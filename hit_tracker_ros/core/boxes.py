@@ -1,0 +1,80 @@
+"""Box geometry: validation, clipping, conversions and IoU. Boxes are [x, y, w, h] in pixels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+MIN_BOX_SIDE_PX = 2.0
+
+
+class InvalidBoxError(ValueError):
+    """A box that cannot start or describe a track (NaN, non-positive size, outside the image)."""
+
+
+def as_box(box: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Return `box` as a float64 array of 4 values, rejecting NaN/inf and wrong lengths."""
+    arr = np.asarray(box, dtype=np.float64).reshape(-1)
+    if arr.size != 4:
+        raise InvalidBoxError(f"a box needs 4 values [x, y, w, h], got {arr.size}")
+    if not np.all(np.isfinite(arr)):
+        raise InvalidBoxError(f"box has NaN or infinite values: {arr.tolist()}")
+    return arr
+
+
+def validate_box(
+    box: Sequence[float] | np.ndarray,
+    image_size: tuple[int, int],
+    min_side: float = MIN_BOX_SIDE_PX,
+) -> np.ndarray:
+    """Check an initial box against an image of `image_size` = (width, height).
+
+    The box must be finite with positive width and height and overlap the image; the part
+    outside the image is cut off. Returns the clipped box; raises InvalidBoxError otherwise.
+    """
+    arr = as_box(box)
+    x, y, w, h = arr
+    if w <= 0 or h <= 0:
+        raise InvalidBoxError(f"box width and height must be positive, got w={w:g}, h={h:g}")
+    clipped = clip_to_image(arr, image_size)
+    if clipped[2] < min_side or clipped[3] < min_side:
+        width, height = image_size
+        raise InvalidBoxError(
+            f"box [{x:g}, {y:g}, {w:g}, {h:g}] lies outside the {width}x{height} image "
+            f"(less than {min_side:g} px inside)"
+        )
+    return clipped
+
+
+def clip_to_image(box: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """Intersect [x, y, w, h] with the image rectangle; width/height become 0 when disjoint."""
+    width, height = image_size
+    x1 = min(max(box[0], 0.0), width)
+    y1 = min(max(box[1], 0.0), height)
+    x2 = min(max(box[0] + box[2], 0.0), width)
+    y2 = min(max(box[1] + box[3], 0.0), height)
+    return np.array([x1, y1, max(x2 - x1, 0.0), max(y2 - y1, 0.0)], dtype=np.float64)
+
+
+def xywh_to_cxcywh(box: np.ndarray) -> np.ndarray:
+    """[x, y, w, h] -> [cx, cy, w, h]."""
+    x, y, w, h = box
+    return np.array([x + w / 2.0, y + h / 2.0, w, h], dtype=np.float64)
+
+
+def cxcywh_to_xywh(box: np.ndarray) -> np.ndarray:
+    """[cx, cy, w, h] -> [x, y, w, h]."""
+    cx, cy, w, h = box
+    return np.array([cx - w / 2.0, cy - h / 2.0, w, h], dtype=np.float64)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two [x, y, w, h] boxes (0 when either is empty)."""
+    ax2, ay2 = a[0] + a[2], a[1] + a[3]
+    bx2, by2 = b[0] + b[2], b[1] + b[3]
+    iw = max(min(ax2, bx2) - max(a[0], b[0]), 0.0)
+    ih = max(min(ay2, by2) - max(a[1], b[1]), 0.0)
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return float(inter / union) if union > 0 else 0.0

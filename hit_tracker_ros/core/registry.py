@@ -1,0 +1,77 @@
+"""Registry of tracker models, selected by name (the node's `model` parameter)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .tracker import Tracker
+
+TrackerFactory = Callable[..., Tracker]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its factory and what it needs."""
+
+    name: str
+    factory: TrackerFactory
+    description: str
+    backends: tuple[str, ...]
+    needs_checkpoint: bool
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(
+    name: str,
+    factory: TrackerFactory,
+    description: str,
+    backends: tuple[str, ...],
+    needs_checkpoint: bool,
+) -> None:
+    """Add a model; `factory(checkpoint=..., backend=..., **params)` returns a Tracker."""
+    if name in _REGISTRY:
+        raise ValueError(f"model '{name}' is already registered")
+    _REGISTRY[name] = ModelSpec(name, factory, description, backends, needs_checkpoint)
+
+
+def available_models() -> dict[str, ModelSpec]:
+    """All registered models by name."""
+    _load_builtin_models()
+    return dict(_REGISTRY)
+
+
+def build_tracker(
+    model: str,
+    checkpoint: str | Path | None = None,
+    backend: str = "auto",
+    **params: Any,
+) -> Tracker:
+    """Create a tracker by model name.
+
+    `backend="auto"` picks the model's preferred backend; `params` go to the model's factory
+    (e.g. `score_threshold`). Raises ValueError with the valid choices on a bad name.
+    """
+    models = available_models()
+    if model not in models:
+        raise ValueError(f"unknown model '{model}'; available: {', '.join(sorted(models))}")
+    spec = models[model]
+    if backend != "auto" and backend not in spec.backends:
+        raise ValueError(
+            f"model '{model}' has no backend '{backend}'; available: auto, {', '.join(spec.backends)}"
+        )
+    if spec.needs_checkpoint and not checkpoint:
+        raise ValueError(f"model '{model}' needs a checkpoint file (parameter 'checkpoint')")
+    if not spec.needs_checkpoint and checkpoint:
+        raise ValueError(f"model '{model}' uses no checkpoint, got '{checkpoint}'")
+    chosen = spec.backends[0] if backend == "auto" else backend
+    return spec.factory(checkpoint=checkpoint, backend=chosen, **params)
+
+
+def _load_builtin_models() -> None:
+    """Import the modules that register the built-in models (once)."""
+    from . import csrt  # noqa: F401

@@ -1,0 +1,98 @@
+"""Deterministic synthetic camera scene with known truth: a textured target moving over
+clutter, a brief occlusion, and optionally the target leaving the image at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """Geometry and timing of the synthetic scene."""
+
+    width: int = 320
+    height: int = 240
+    n_frames: int = 120
+    target_size: tuple[int, int] = (40, 32)
+    occlusion_frames: tuple[int, int] = (60, 64)  # [start, end): occluder covers the target
+    leave_frames: int = 0  # frames at the end during which the target moves out to the right
+    seed: int = 7
+
+
+class SyntheticScene:
+    """Renders frame `i` (RGB uint8) and its truth box [x, y, w, h]; same output on every run."""
+
+    def __init__(self, config: SceneConfig | None = None) -> None:
+        self.config = config or SceneConfig()
+        rng = np.random.default_rng(self.config.seed)
+        self._background = _clutter(self.config.width, self.config.height, rng)
+        self._target = _target_texture(*self.config.target_size)
+
+    def __len__(self) -> int:
+        return self.config.n_frames
+
+    def truth(self, i: int) -> np.ndarray:
+        """Box where the target is drawn in frame `i` (may extend beyond the image when leaving)."""
+        c = self.config
+        tw, th = c.target_size
+        moving = c.n_frames - c.leave_frames
+        t = min(i, moving - 1) / max(moving - 1, 1)
+        cx = c.width * (0.5 + 0.28 * np.sin(2 * np.pi * t))
+        cy = c.height * (0.5 + 0.22 * np.sin(4 * np.pi * t + 0.6))
+        if i >= moving:
+            cx += (i - moving + 1) * (c.width * 0.7 / max(c.leave_frames, 1) + 2)
+        return np.array([round(cx - tw / 2), round(cy - th / 2), tw, th], dtype=np.float64)
+
+    def occluded(self, i: int) -> bool:
+        """True while the occluder covers the target."""
+        start, end = self.config.occlusion_frames
+        return start <= i < end
+
+    def frame(self, i: int) -> np.ndarray:
+        """RGB frame `i`."""
+        c = self.config
+        img = self._background.copy()
+        x, y, w, h = (int(v) for v in self.truth(i))
+        _paste(img, self._target, x, y)
+        if self.occluded(i):
+            # A grey bar sweeping over most of the target, as a passing pole would.
+            ox = x + int(w * 0.15)
+            _paste(img, np.full((h + 24, int(w * 0.7), 3), 128, np.uint8), ox, y - 12)
+        noise = np.random.default_rng(c.seed * 100003 + i).normal(0.0, 3.0, img.shape)
+        return np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def _clutter(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack(
+        [80 + 60 * xx / width, 90 + 50 * yy / height, 120 - 40 * xx / width], axis=-1
+    )
+    for _ in range(14):
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        r = rng.uniform(8, 30)
+        color = rng.uniform(40, 220, size=3)
+        mask = np.exp(-(((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r)))[..., None]
+        img = img * (1 - mask) + color * mask
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _target_texture(width: int, height: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width]
+    checker = ((xx // 6 + yy // 6) % 2).astype(np.float32)
+    tex = np.stack([230 * checker + 20, 40 + 60 * checker, 30 + 30 * (1 - checker)], axis=-1)
+    stripe = np.abs((xx - yy * width / height)) < 3
+    tex[stripe] = (250, 240, 60)
+    tex = tex.astype(np.uint8)
+    cv2.rectangle(tex, (0, 0), (width - 1, height - 1), (15, 15, 15), 2)
+    return tex
+
+
+def _paste(img: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
+    h, w = patch.shape[:2]
+    H, W = img.shape[:2]
+    x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+    if x2 > x1 and y2 > y1:
+        img[y1:y2, x1:x2] = patch[y1 - y : y2 - y, x1 - x : x2 - x]

@@ -1,0 +1,96 @@
+"""The tracker interface every model family implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from .boxes import clip_to_image, validate_box
+from .timing import StageTimer
+from .types import TrackResult, TrackState
+
+DEFAULT_SCORE_THRESHOLD = 0.25
+
+
+class FrameSizeError(ValueError):
+    """A frame whose size differs from the frame the tracker was initialized on."""
+
+
+def check_frame(frame: np.ndarray) -> np.ndarray:
+    """Require an H x W x 3 uint8 RGB frame; returns it C-contiguous."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
+        raise ValueError("frames must be numpy uint8 arrays (H x W x 3, RGB)")
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ValueError(f"frames must be H x W x 3 RGB, got shape {frame.shape}")
+    return np.ascontiguousarray(frame)
+
+
+class Tracker(ABC):
+    """Single-target tracker: `initialize(frame, box)`, then `track(frame)` per frame.
+
+    Subclasses implement `_initialize` and `_track`; this class validates inputs, keeps the
+    state and applies the LOST rule (score below `score_threshold`).
+    """
+
+    model: str = ""
+    backend: str = ""
+
+    def __init__(self, score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> None:
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}")
+        self.score_threshold = float(score_threshold)
+        self._state = TrackState.IDLE
+        self._image_size: tuple[int, int] | None = None
+
+    @property
+    def state(self) -> TrackState:
+        """IDLE before `initialize` (or after `reset`), else TRACKING or LOST."""
+        return self._state
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """(width, height) of the frames of the current track."""
+        return self._image_size
+
+    def initialize(self, frame: np.ndarray, box: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Start tracking the target in `box` = [x, y, w, h]; returns the (clipped) box used."""
+        frame = check_frame(frame)
+        size = (frame.shape[1], frame.shape[0])
+        start_box = validate_box(box, size)
+        self._initialize(frame, start_box)
+        self._image_size = size
+        self._state = TrackState.TRACKING
+        return start_box
+
+    def track(self, frame: np.ndarray) -> TrackResult:
+        """Locate the target in the next frame."""
+        if self._state == TrackState.IDLE:
+            raise RuntimeError("track() called before initialize()")
+        frame = check_frame(frame)
+        size = (frame.shape[1], frame.shape[0])
+        if size != self._image_size:
+            raise FrameSizeError(
+                f"frame size {size[0]}x{size[1]} differs from the track's "
+                f"{self._image_size[0]}x{self._image_size[1]}"
+            )
+        timer = StageTimer()
+        box, score = self._track(frame, timer)
+        box = clip_to_image(np.asarray(box, dtype=np.float64), size)
+        score = float(np.clip(score, 0.0, 1.0)) if np.isfinite(score) else 0.0
+        self._state = TrackState.TRACKING if score >= self.score_threshold else TrackState.LOST
+        return TrackResult(box=box, score=score, state=self._state, timings_ms=timer.times_ms)
+
+    def reset(self) -> None:
+        """Forget the target (state IDLE)."""
+        self._state = TrackState.IDLE
+        self._image_size = None
+
+    @abstractmethod
+    def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
+        """Build the target model from `frame` (RGB) and the validated box."""
+
+    @abstractmethod
+    def _track(self, frame: np.ndarray, timer: StageTimer) -> tuple[np.ndarray, float]:
+        """Return ([x, y, w, h], score in [0, 1]); time stages with `timer.stage(name)`."""

@@ -1,0 +1,73 @@
+"""Conversions between ROS messages and the core's numpy types."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+from vision_msgs.msg import BoundingBox2D, Detection2D, ObjectHypothesisWithPose
+
+from ..core.boxes import InvalidBoxError, as_box
+from ..core.images import decode_compressed, decode_raw
+
+
+def stamp_to_ns(stamp) -> int:
+    """builtin_interfaces/Time -> integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def image_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
+    """Decode a raw or compressed image message to RGB uint8 (ImageDecodeError on bad data)."""
+    if isinstance(msg, CompressedImage):
+        return decode_compressed(msg.data, msg.format)
+    return decode_raw(msg.data, msg.width, msg.height, msg.step, msg.encoding, bool(msg.is_bigendian))
+
+
+def rgb_to_image(rgb: np.ndarray, header: Header) -> Image:
+    """RGB uint8 array -> sensor_msgs/Image (rgb8)."""
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = "rgb8"
+    msg.step = msg.width * 3
+    msg.data = np.ascontiguousarray(rgb).tobytes()
+    return msg
+
+
+def bbox_to_xywh(bbox: BoundingBox2D) -> np.ndarray:
+    """BoundingBox2D (centre + size, pixels) -> [x, y, w, h]; rejects rotated boxes and NaN."""
+    theta = bbox.center.theta
+    if not math.isfinite(theta) or abs(theta) > 1e-9:
+        raise InvalidBoxError(f"rotated boxes are not supported (center.theta = {theta:g}, must be 0)")
+    cx, cy = bbox.center.position.x, bbox.center.position.y
+    w, h = bbox.size_x, bbox.size_y
+    return as_box([cx - w / 2.0, cy - h / 2.0, w, h])
+
+
+def xywh_to_bbox(box: np.ndarray | None) -> BoundingBox2D:
+    """[x, y, w, h] -> BoundingBox2D (all zero for None)."""
+    bbox = BoundingBox2D()
+    if box is None:
+        return bbox
+    x, y, w, h = (float(v) for v in box)
+    bbox.center.position.x = x + w / 2.0
+    bbox.center.position.y = y + h / 2.0
+    bbox.size_x, bbox.size_y = w, h
+    return bbox
+
+
+def make_detection(header: Header, box: np.ndarray, score: float, label: str, track_id: str) -> Detection2D:
+    """One tracked target as vision_msgs/Detection2D (id = track id, class_id = label)."""
+    det = Detection2D()
+    det.header = header
+    det.id = track_id
+    det.bbox = xywh_to_bbox(box)
+    hyp = ObjectHypothesisWithPose()
+    hyp.hypothesis.class_id = label
+    hyp.hypothesis.score = float(score)
+    hyp.pose.pose.position.x = det.bbox.center.position.x
+    hyp.pose.pose.position.y = det.bbox.center.position.y
+    det.results = [hyp]
+    return det

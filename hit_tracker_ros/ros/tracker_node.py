@@ -1,0 +1,455 @@
+"""The lifecycle node `hit_tracker`: images in; Detection2D, TrackerStatus and diagnostics out.
+
+Threads: the executor runs the image/detection subscriptions, the services and the diagnostics
+timer; one worker thread runs decoding and tracking. The image callback only stores the message
+(in the frame cache and as the single pending frame), so services never wait for inference, and
+a slow tracker processes the newest frame while the frames in between are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import Trigger
+from vision_msgs.msg import Detection2D, Detection2DArray
+
+from hit_tracker_ros.msg import TrackerStatus
+from hit_tracker_ros.srv import InitTarget
+
+from ..core.boxes import InvalidBoxError, validate_box
+from ..core.frame_cache import FrameCache
+from ..core.images import ImageDecodeError
+from ..core.registry import build_tracker
+from ..core.session import StepOutcome, TrackingSession, new_track_id
+from ..core.stats import RateMeter, SampleWindow
+from ..core.timing import StageTimer
+from ..core.types import TrackState
+from .conversions import bbox_to_xywh, image_to_rgb, make_detection, rgb_to_image, stamp_to_ns
+from .debug_image import draw_track
+from .parameters import PARAMETERS
+from .status import STAGES, make_diagnostics, make_status
+
+STAMP_RESET_NS = 1_000_000_000  # a stamp this far behind the last one means time was reset
+
+
+@dataclass
+class _Frame:
+    msg: Image | CompressedImage
+    stamp_ns: int
+    arrival: float  # time.monotonic() at reception
+
+
+@dataclass
+class _InitRequest:
+    frame: _Frame
+    rgb: np.ndarray
+    box: np.ndarray
+    label: str
+    track_id: str
+
+
+class TrackerNode(LifecycleNode):
+    """Single-target tracker as a ROS 2 lifecycle node."""
+
+    def __init__(self, node_name: str = "hit_tracker", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        for spec in PARAMETERS:
+            self.declare_parameter(
+                spec.name,
+                spec.default,
+                ParameterDescriptor(description=spec.description, read_only=spec.read_only),
+            )
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._cond = threading.Condition()
+        self._cache: FrameCache[_Frame] = FrameCache(1)
+        self._pending_frame: _Frame | None = None
+        self._pending_init: _InitRequest | None = None
+        self._pending_stop: str | None = None
+        self._session: TrackingSession | None = None
+        self._worker: threading.Thread | None = None
+        self._running = False
+        self._active = False
+        self._last_stamp_ns = -1
+        self._pubs: dict[str, object] = {}
+        self._subs: list[object] = []
+        self._model = self._backend = ""
+        self._config_error = ""
+        self._last_error = ""
+        self._counts = dict.fromkeys(
+            ("received", "processed", "dropped", "rejected", "out_of_order", "init_accepted",
+             "init_rejected", "init_superseded"),
+            0,
+        )
+        self._stage_ms = {stage: SampleWindow(100) for stage in STAGES}
+        self._latency_ms = SampleWindow(100)
+        self._processing_ms = SampleWindow(100)
+        self._input_rate = RateMeter()
+        self._output_rate = RateMeter()
+        self._state_name = "IDLE"
+        self._lifecycle = "unconfigured"
+
+        services = ReentrantCallbackGroup()
+        self.create_service(InitTarget, "~/init", self._on_init, callback_group=services)
+        self.create_service(Trigger, "~/stop", self._on_stop, callback_group=services)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(
+            float(self.get_parameter("diagnostics_period").value),
+            self._publish_diagnostics,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+        self._input_group = MutuallyExclusiveCallbackGroup()
+
+        if self.get_parameter("autostart").value:
+            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                self.trigger_activate()
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        param = lambda name: self.get_parameter(name).value  # noqa: E731
+        try:
+            self._image_qos()
+            tracker = build_tracker(
+                param("model"),
+                checkpoint=param("checkpoint") or None,
+                backend=param("backend"),
+                score_threshold=float(param("score_threshold")),
+            )
+        except Exception as exc:  # noqa: BLE001 - any load failure must leave the node alive
+            self._config_error = f"configure failed: {exc}"
+            self.get_logger().error(self._config_error)
+            return TransitionCallbackReturn.FAILURE
+        self._config_error = ""
+        self._model, self._backend = tracker.model, tracker.backend
+        self._session = TrackingSession(tracker)
+        self._cache = FrameCache(max(int(param("frame_cache_size")), 1))
+        self._pubs = {
+            "detection": self.create_lifecycle_publisher(Detection2D, "~/detection", 10),
+            "detections": self.create_lifecycle_publisher(Detection2DArray, "~/detections", 10),
+            "status": self.create_lifecycle_publisher(TrackerStatus, "~/status", 10),
+            "debug_image": self.create_lifecycle_publisher(Image, "~/debug_image", 2),
+        }
+        self.get_logger().info(f"configured: model {self._model}, backend {self._backend}")
+        self._lifecycle = "inactive"
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)
+        compressed = bool(self.get_parameter("use_compressed").value)
+        self._subs = [
+            self.create_subscription(
+                CompressedImage if compressed else Image,
+                "image/compressed" if compressed else "image",
+                self._on_image,
+                self._image_qos(),
+                callback_group=self._input_group,
+            ),
+            self.create_subscription(
+                Detection2D, "~/init_detection", self._on_init_detection, 10,
+                callback_group=self._input_group,
+            ),
+        ]
+        self._last_stamp_ns = -1
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="hit_tracker_worker", daemon=True)
+        self._worker.start()
+        self._active = True
+        self._lifecycle = "active"
+        self.get_logger().info(f"active: tracking on {self._subs[0].topic_name}")
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._shutdown_processing("deactivated")
+        self._lifecycle = "inactive"
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for pub in self._pubs.values():
+            self.destroy_lifecycle_publisher(pub)
+        self._pubs = {}
+        self._session = None
+        self._lifecycle = "unconfigured"
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._shutdown_processing("shut down")
+        self._lifecycle = "finalized"
+        return super().on_shutdown(state)
+
+    def _shutdown_processing(self, reason: str) -> None:
+        self._active = False
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        with self._cond:
+            self._running = False
+            self._pending_frame = self._pending_init = None
+            self._cond.notify_all()
+        if self._worker is not None:
+            self._worker.join()
+            self._worker = None
+        if self._session is not None:
+            self._session.stop(reason)
+        self._state_name = "IDLE"
+        self._cache.clear()
+
+    def _image_qos(self) -> QoSProfile:
+        reliability = str(self.get_parameter("image_qos_reliability").value)
+        policies = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
+        if reliability not in policies:
+            raise ValueError(
+                f"image_qos_reliability must be best_effort or reliable, got '{reliability}'"
+            )
+        depth = int(self.get_parameter("image_qos_depth").value)
+        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=max(depth, 1), reliability=policies[reliability])
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        for p in params:
+            if p.name == "score_threshold":
+                if not 0.0 <= float(p.value) <= 1.0:
+                    return SetParametersResult(successful=False, reason="score_threshold must lie in [0, 1]")
+                if self._session is not None:
+                    self._session.tracker.score_threshold = float(p.value)
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ inputs
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        frame = _Frame(msg, stamp_to_ns(msg.header.stamp), time.monotonic())
+        self._input_rate.tick(frame.arrival)
+        with self._cond:
+            self._counts["received"] += 1
+            self._cache.add(frame.stamp_ns, frame)
+            if self._pending_frame is not None:
+                self._counts["dropped"] += 1
+            self._pending_frame = frame
+            self._cond.notify_all()
+
+    def _on_init(self, request: InitTarget.Request, response: InitTarget.Response) -> InitTarget.Response:
+        ok, message, track_id = self._request_init(request.header.stamp, request.bbox, request.label)
+        response.success, response.message, response.track_id = ok, message, track_id
+        return response
+
+    def _on_init_detection(self, msg: Detection2D) -> None:
+        label = msg.results[0].hypothesis.class_id if msg.results else ""
+        ok, message, _ = self._request_init(msg.header.stamp, msg.bbox, label)
+        log = self.get_logger().info if ok else self.get_logger().error
+        log(f"init_detection: {message}")
+
+    def _request_init(self, stamp, bbox, label: str) -> tuple[bool, str, str]:
+        """Validate an init request and hand it to the worker; (success, message, track_id)."""
+        ok, message, track_id = self._prepare_init(stamp, bbox, label)
+        with self._cond:
+            self._counts["init_accepted" if ok else "init_rejected"] += 1
+        if not ok:
+            self._last_error = f"init rejected: {message}"
+            self.get_logger().warning(self._last_error)
+        return ok, message, track_id
+
+    def _prepare_init(self, stamp, bbox, label: str) -> tuple[bool, str, str]:
+        if not self._active:
+            return False, f"node is not active (state: {self._lifecycle_label()}); activate it first", ""
+        try:
+            box = bbox_to_xywh(bbox)
+            stamp_ns = stamp_to_ns(stamp)
+            tolerance = int(float(self.get_parameter("init_stamp_tolerance").value) * 1e9)
+            with self._cond:
+                stamp_ns, frame = (
+                    self._cache.newest() if stamp_ns == 0 else self._cache.find(stamp_ns, tolerance)
+                )
+            rgb = image_to_rgb(frame.msg)
+            used = validate_box(box, (rgb.shape[1], rgb.shape[0]))
+        except (InvalidBoxError, LookupError, ImageDecodeError) as exc:
+            return False, str(exc), ""
+        track_id = new_track_id()
+        with self._cond:
+            if self._pending_init is not None:
+                self._counts["init_superseded"] += 1
+            self._pending_init = _InitRequest(frame, rgb, used, label, track_id)
+            self._cond.notify_all()
+        clipped = "" if np.allclose(used, box) else f" (clipped to {np.round(used, 1).tolist()})"
+        return True, f"accepted on the frame stamped {_sec(stamp_ns)}{clipped}", track_id
+
+    def _on_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if not self._active:
+            response.success = False
+            response.message = f"node is not active (state: {self._lifecycle_label()})"
+            return response
+        with self._cond:
+            self._pending_init = None
+            self._pending_stop = "stopped by ~/stop"
+            self._cond.notify_all()
+        response.success = True
+        response.message = "tracking stopped; state IDLE from the next frame"
+        return response
+
+    # ------------------------------------------------------------------ worker
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._running and not (self._pending_frame or self._pending_init or self._pending_stop):
+                    self._cond.wait()
+                if not self._running:
+                    return
+                frame, init, stop = self._pending_frame, self._pending_init, self._pending_stop
+                self._pending_frame = self._pending_init = self._pending_stop = None
+            try:
+                if stop:
+                    self._session.stop(stop)
+                if init:
+                    self._apply_init(init)
+                if frame:
+                    self._process(frame)
+            except Exception as exc:  # noqa: BLE001 - keep the node alive, report the failure
+                self._last_error = f"tracking failed: {exc!r}"
+                self.get_logger().error(self._last_error)
+                self._session.stop("stopped after an internal error")
+
+    def _apply_init(self, init: _InitRequest) -> None:
+        """Initialize on the requested frame, then track silently through the cached frames that
+        were already published, so the next published frame continues from the operator's box."""
+        self._session.start(init.rgb, init.box, init.label, init.track_id)
+        with self._cond:
+            catch_up = self._cache.between(init.frame.stamp_ns, self._last_stamp_ns)
+        for _, frame in catch_up:
+            try:
+                self._session.step(image_to_rgb(frame.msg))
+            except ImageDecodeError:
+                continue
+        self.get_logger().info(
+            f"tracking '{init.label}' as {init.track_id} from {_sec(init.frame.stamp_ns)} "
+            f"(caught up over {len(catch_up)} frames)"
+        )
+
+    def _process(self, frame: _Frame) -> None:
+        if frame.stamp_ns <= self._last_stamp_ns:
+            if frame.stamp_ns > self._last_stamp_ns - STAMP_RESET_NS:
+                with self._cond:
+                    self._counts["out_of_order"] += 1
+                return
+            self.get_logger().warning("image stamps jumped back; starting over (track stopped)")
+            self._session.stop("stopped: image stamps jumped back")
+        timer = StageTimer()
+        try:
+            with timer.stage("decode"):
+                rgb = image_to_rgb(frame.msg)
+        except ImageDecodeError as exc:
+            with self._cond:
+                self._counts["rejected"] += 1
+            self._last_error = f"image rejected: {exc}"
+            self.get_logger().error(self._last_error, throttle_duration_sec=1.0)
+            return
+        self._last_stamp_ns = frame.stamp_ns
+        outcome = self._session.step(rgb)
+        with timer.stage("publish"):
+            self._publish(frame, rgb, outcome, timer)
+        with self._cond:
+            self._counts["processed"] += 1
+        self._output_rate.tick()
+        for stage, ms in {**timer.times_ms, **outcome.timings_ms}.items():
+            if stage in self._stage_ms:
+                self._stage_ms[stage].add(ms)
+
+    def _publish(self, frame: _Frame, rgb: np.ndarray, outcome: StepOutcome, timer: StageTimer) -> None:
+        header = frame.msg.header
+        tracking = outcome.state == TrackState.TRACKING
+        detections = Detection2DArray(header=header)
+        if tracking:
+            det = make_detection(header, outcome.box, outcome.score, outcome.label, outcome.track_id)
+            self._pubs["detection"].publish(det)
+            detections.detections = [det]
+        self._pubs["detections"].publish(detections)
+        processing_ms = (time.monotonic() - frame.arrival) * 1e3
+        stamp_ms = (self.get_clock().now().nanoseconds - frame.stamp_ns) / 1e6
+        self._processing_ms.add(processing_ms)
+        self._latency_ms.add(stamp_ms)
+        self._state_name = outcome.state.name
+        self._pubs["status"].publish(
+            make_status(
+                header, outcome, (rgb.shape[1], rgb.shape[0]), self._session.tracker.score_threshold,
+                self._model, self._backend, processing_ms, stamp_ms,
+            )
+        )
+        debug_pub = self._pubs["debug_image"]
+        if debug_pub.get_subscription_count() > 0:
+            debug_pub.publish(rgb_to_image(draw_track(rgb, outcome), header))
+
+    # ------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        with self._cond:
+            counts = dict(self._counts)
+        lifecycle = self._lifecycle_label()
+        level, summary = DiagnosticStatus.OK, f"{lifecycle}, {self._state_name}"
+        if self._config_error:
+            level, summary = DiagnosticStatus.ERROR, self._config_error
+        elif lifecycle != "active":
+            level = DiagnosticStatus.WARN
+        elif self._input_rate.rate() == 0.0:
+            level, summary = DiagnosticStatus.WARN, f"no images on {self._subs[0].topic_name}" if self._subs else "no images"
+        elif self._state_name == "LOST":
+            level = DiagnosticStatus.WARN
+        latency = self._latency_ms.summary()
+        values: dict[str, object] = {
+            "lifecycle_state": lifecycle,
+            "state": self._state_name,
+            "model": self._model,
+            "backend": self._backend,
+            "input_rate_hz": self._input_rate.rate(),
+            "output_rate_hz": self._output_rate.rate(),
+            "latency_from_stamp_ms": latency["median"],
+            "latency_from_stamp_p90_ms": latency["p90"],
+            "processing_latency_ms": self._processing_ms.summary()["median"],
+            "frames_received": counts["received"],
+            "frames_processed": counts["processed"],
+            "dropped_frames": counts["dropped"],
+            "rejected_frames": counts["rejected"],
+            "out_of_order_frames": counts["out_of_order"],
+            "init_accepted": counts["init_accepted"],
+            "init_rejected": counts["init_rejected"],
+            "init_superseded": counts["init_superseded"],
+        }
+        for stage in STAGES:
+            values[f"{stage}_ms"] = self._stage_ms[stage].summary()["median"]
+        values["last_error"] = self._last_error
+        self._diag_pub.publish(
+            make_diagnostics(
+                self.get_clock().now().to_msg(), f"{self.get_fully_qualified_name()}: tracker", level, summary,
+                self._model or "none", values,
+            )
+        )
+
+    def _lifecycle_label(self) -> str:
+        return self._lifecycle
+
+
+def _sec(stamp_ns: int) -> str:
+    return f"{stamp_ns / 1e9:.6f}"
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node until Ctrl-C (`ros2 run hit_tracker_ros tracker_node`)."""
+    rclpy.init(args=args)
+    node = TrackerNode()
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node._shutdown_processing("shut down")
+        executor.shutdown()
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,49 @@
+# Shared paths and the environment activation of the development workspace.
+# Sourced by scripts/setup and scripts/run; not meant to be executed.
+#
+# Layout: the Python venv (ROS 2 wheels) and the generated vision_msgs live in a cache folder
+# outside the checkout, keyed by the hash of what defines them (CMake refuses exported include
+# dirs inside the source tree, and clones can share it); this package's colcon build and
+# install space live in .ws/ inside the checkout.
+
+HTR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HTR_WS="$HTR_ROOT/.ws"
+HTR_CACHE="${HTR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hit_tracker_ros}"
+
+# Bump when the way scripts/setup creates the cached environment changes.
+HTR_ENV_RECIPE=1
+
+# Hash of everything that defines the cached environment.
+htr_env_key() {
+  (cd "$HTR_ROOT" && echo "$HTR_ENV_RECIPE" && cat requirements/*.txt \
+    $(find env/vision_msgs -type f | sort)) | sha256sum | cut -c1-16
+}
+
+# Sets HTR_ENV, HTR_VENV, HTR_PY for the environment recorded by scripts/setup.
+htr_locate() {
+  HTR_ENV=$(cat "$HTR_WS/env-path" 2>/dev/null || true)
+  HTR_VENV="$HTR_ENV/venv"
+  HTR_PY="$HTR_VENV/bin/python"
+}
+
+# Puts the venv's ROS 2 (libraries, ament index, executables), the generated vision_msgs and
+# this package's colcon install space into the current shell.
+htr_activate() {
+  local site libs had_u=0
+  export VIRTUAL_ENV="$HTR_VENV"
+  export PATH="$HTR_VENV/bin:$PATH"
+  site=$("$HTR_PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  libs="$HTR_VENV/lib"
+  for d in "$site"/ros_*.libs; do [ -d "$d" ] && libs="$libs:$d"; done
+  export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export AMENT_PREFIX_PATH="$HTR_VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+  export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
+  # colcon's scripts read unset variables; relax nounset while sourcing them.
+  case $- in *u*) had_u=1; set +u ;; esac
+  for setup in "$HTR_ENV/underlay/install/setup.bash" "$HTR_WS/install/setup.bash"; do
+    # shellcheck disable=SC1090
+    [ -f "$setup" ] && source "$setup"
+  done
+  [ "$had_u" = 1 ] && set -u
+  return 0
+}

@@ -1,0 +1,49 @@
+"""Fixtures: DDS isolation for this test run, tracker node processes and client nodes."""
+
+from __future__ import annotations
+
+import os
+import random
+import uuid
+
+import pytest
+
+# Keep this run from hearing other runs (CI may run beside a developer): own domain, localhost.
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 100)))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")
+
+
+@pytest.fixture
+def client():
+    from ros_harness import Client
+
+    c = Client()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def start_tracker(tmp_path_factory, client):
+    """Factory: start a tracker node in a fresh namespace with the given parameters and return a
+    TrackerHarness; every node is stopped (and must still be alive) at teardown."""
+    from ros_harness import NodeProcess, TrackerHarness
+
+    started: list[NodeProcess] = []
+    log_dir = tmp_path_factory.mktemp("node_logs")
+
+    def start(**params) -> TrackerHarness:
+        node = NodeProcess(f"/t{uuid.uuid4().hex[:8]}", params, log_dir)
+        started.append(node)
+        try:
+            return TrackerHarness(node, client)
+        except TimeoutError:
+            node.stop()
+            raise AssertionError(f"node did not come up; its log:\n{node.log()}") from None
+
+    yield start
+    for node in started:
+        alive = node.alive()
+        log = node.log() if not alive else ""
+        node.stop()
+        assert alive, f"tracker node died during the test; its log:\n{log}"
