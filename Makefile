@@ -6,7 +6,7 @@ env:
 	scripts/setup
 
 demo: env
-	scripts/run python -m hit_tracker_ros.tools.demo --out out/demo
+	scripts/run python -m hit_tracker_ros.ros.demo --out out/demo
 
 test: env
 	scripts/run ruff check hit_tracker_ros test launch scripts/tracker_node

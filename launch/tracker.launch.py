@@ -8,11 +8,12 @@
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import LifecycleNode
+
+from launch import LaunchDescription
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -21,8 +22,12 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("model", default_value="csrt", description="tracker model"),
         DeclareLaunchArgument("checkpoint", default_value="", description="checkpoint file"),
         DeclareLaunchArgument("backend", default_value="auto", description="auto|torch|onnxruntime|tensorrt"),
-        DeclareLaunchArgument("image_topic", default_value="/camera/image_raw", description="input image topic"),
-        DeclareLaunchArgument("compressed", default_value="false", description="use <image_topic>/compressed"),
+        DeclareLaunchArgument(
+            "image_topic", default_value="/camera/image_raw", description="input image topic"
+        ),
+        DeclareLaunchArgument(
+            "compressed", default_value="false", description="use <image_topic>/compressed"
+        ),
         DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
         DeclareLaunchArgument("params_file", default_value=default_params, description="parameter YAML"),
         DeclareLaunchArgument("node_name", default_value="hit_tracker", description="node name"),

@@ -14,7 +14,7 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def client():
     from ros_harness import Client
 
@@ -23,20 +23,20 @@ def client():
     c.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def start_tracker(tmp_path_factory, client):
     """Factory: start a tracker node in a fresh namespace with the given parameters and return a
-    TrackerHarness; every node is stopped (and must still be alive) at teardown."""
-    from ros_harness import NodeProcess, TrackerHarness
+    RemoteTracker; every node is stopped (and must still be alive) at teardown."""
+    from ros_harness import NodeProcess, RemoteTracker
 
     started: list[NodeProcess] = []
     log_dir = tmp_path_factory.mktemp("node_logs")
 
-    def start(**params) -> TrackerHarness:
+    def start(**params) -> RemoteTracker:
         node = NodeProcess(f"/t{uuid.uuid4().hex[:8]}", params, log_dir)
         started.append(node)
         try:
-            return TrackerHarness(node, client)
+            return RemoteTracker(node, client)
         except TimeoutError:
             node.stop()
             raise AssertionError(f"node did not come up; its log:\n{node.log()}") from None

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hit_tracker_ros.msg import TrackerStatus
 from lifecycle_msgs.msg import Transition
 from ros_harness import frame_stamp_ns, make_image, status_box
 from sensor_msgs.msg import Image
 
 from hit_tracker_ros.core.boxes import clip_to_image, iou
 from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
-from hit_tracker_ros.msg import TrackerStatus
 
 pytestmark = pytest.mark.ros
 
@@ -62,7 +62,7 @@ def test_tracks_synthetic_scene_end_to_end(start_tracker):
     # Detection2DArray: one element while tracking, empty otherwise.
     arrays = t.client.received(t.detections_topic)
     assert len(arrays) == len(statuses)
-    for array, status in zip(arrays, statuses):
+    for array, status in zip(arrays, statuses, strict=True):
         assert len(array.detections) == (1 if status.state == TrackerStatus.TRACKING else 0)
 
     # MAVLink-style normalized fields agree with the pixel box.
@@ -90,7 +90,9 @@ def test_reports_lost_when_target_leaves(start_tracker):
     last = t.statuses()[-1]
     assert last.frames_lost >= 1 and last.score < last.score_threshold
     # No Detection2D for LOST frames.
-    lost_stamps = {(s.header.stamp.sec, s.header.stamp.nanosec) for s in t.statuses() if s.state == TrackerStatus.LOST}
+    lost_stamps = {
+        (s.header.stamp.sec, s.header.stamp.nanosec) for s in t.statuses() if s.state == TrackerStatus.LOST
+    }
     det_stamps = {(d.header.stamp.sec, d.header.stamp.nanosec) for d in t.client.received(t.detection_topic)}
     assert lost_stamps and not (lost_stamps & det_stamps)
 
@@ -143,8 +145,18 @@ def test_diagnostics_report_rates_latency_and_stages(start_tracker):
         t.send_and_wait(image(i))
     diag = t.diagnostics()
     for key in (
-        "input_rate_hz", "output_rate_hz", "latency_from_stamp_ms", "dropped_frames", "state",
-        "backend", "model", "decode_ms", "preprocess_ms", "inference_ms", "postprocess_ms", "publish_ms",
+        "input_rate_hz",
+        "output_rate_hz",
+        "latency_from_stamp_ms",
+        "dropped_frames",
+        "state",
+        "backend",
+        "model",
+        "decode_ms",
+        "preprocess_ms",
+        "inference_ms",
+        "postprocess_ms",
+        "publish_ms",
     ):
         assert key in diag, key
     assert diag["model"] == "csrt" and diag["backend"] == "opencv" and diag["state"] == "TRACKING"
@@ -166,7 +178,11 @@ def test_default_best_effort_input_and_debug_image(start_tracker):
     assert t.init(SCENE.truth(0)).success
     for i in range(40, 60):
         t.publish_image(image(i), reliable=False)
-        t.client.wait_until(lambda i=i: any(s.header.stamp.nanosec == frame_stamp_ns(i) % 10**9 for s in t.statuses()), 10, "status")
+        t.client.wait_until(
+            lambda i=i: any(s.header.stamp.nanosec == frame_stamp_ns(i) % 10**9 for s in t.statuses()),
+            10,
+            "status",
+        )
     debug = t.client.received(debug_topic)
     assert debug and debug[-1].encoding == "rgb8" and (debug[-1].width, debug[-1].height) == SIZE
 

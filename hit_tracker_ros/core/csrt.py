@@ -29,9 +29,7 @@ class CsrtTracker(Tracker):
     def __init__(self, score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> None:
         super().__init__(score_threshold)
         if not hasattr(cv2, "TrackerCSRT"):
-            raise RuntimeError(
-                "OpenCV without the contrib trackers: install opencv-contrib-python-headless"
-            )
+            raise RuntimeError("OpenCV without the contrib trackers: install opencv-contrib-python-headless")
         self._cv_tracker: cv2.Tracker | None = None
         self._template: np.ndarray | None = None
 

@@ -56,8 +56,7 @@ def decode_raw(
     buf = np.frombuffer(data, dtype=np.uint8)
     if buf.size != height * step:
         raise ImageDecodeError(
-            f"data length {buf.size} does not match height x step = {height} x {step} = "
-            f"{height * step}"
+            f"data length {buf.size} does not match height x step = {height} x {step} = {height * step}"
         )
     if encoding in _YUV_ENCODINGS and width % 2:
         raise ImageDecodeError(f"{encoding} needs an even width, got {width}")
@@ -80,9 +79,7 @@ def decode_compressed(data: bytes | bytearray | memoryview | np.ndarray, fmt: st
         raise ImageDecodeError(f"empty compressed image (format '{fmt}')")
     bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
-        raise ImageDecodeError(
-            f"could not decode compressed image (format '{fmt}', {buf.size} bytes)"
-        )
+        raise ImageDecodeError(f"could not decode compressed image (format '{fmt}', {buf.size} bytes)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 

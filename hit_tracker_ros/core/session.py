@@ -85,9 +85,7 @@ class TrackingSession:
         self.frames_tracked += 1
         self.frames_lost = self.frames_lost + 1 if result.state == TrackState.LOST else 0
         if result.state != self._last_state:
-            self.message = (
-                "score below threshold" if result.state == TrackState.LOST else "target reacquired"
-            )
+            self.message = "score below threshold" if result.state == TrackState.LOST else "target reacquired"
             self._last_state = result.state
         return self._outcome(result.box, result.score, result.timings_ms)
 

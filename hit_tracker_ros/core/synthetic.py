@@ -67,9 +67,7 @@ class SyntheticScene:
 
 def _clutter(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    img = np.stack(
-        [80 + 60 * xx / width, 90 + 50 * yy / height, 120 - 40 * xx / width], axis=-1
-    )
+    img = np.stack([80 + 60 * xx / width, 90 + 50 * yy / height, 120 - 40 * xx / width], axis=-1)
     for _ in range(14):
         cx, cy = rng.uniform(0, width), rng.uniform(0, height)
         r = rng.uniform(8, 30)
@@ -83,7 +81,7 @@ def _target_texture(width: int, height: int) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width]
     checker = ((xx // 6 + yy // 6) % 2).astype(np.float32)
     tex = np.stack([230 * checker + 20, 40 + 60 * checker, 30 + 30 * (1 - checker)], axis=-1)
-    stripe = np.abs((xx - yy * width / height)) < 3
+    stripe = np.abs(xx - yy * width / height) < 3
     tex[stripe] = (250, 240, 60)
     tex = tex.astype(np.uint8)
     cv2.rectangle(tex, (0, 0), (width - 1, height - 1), (15, 15, 15), 2)

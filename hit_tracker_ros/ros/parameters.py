@@ -19,13 +19,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("model", "csrt", "tracker model (see hit_tracker_ros.available_models())"),
     ParameterSpec("checkpoint", "", "path of the model's checkpoint file (empty: none)"),
     ParameterSpec("backend", "auto", "inference backend: auto, or one the model offers"),
-    ParameterSpec(
-        "score_threshold", 0.25, "confidence below which the state is LOST, in [0, 1]", False
-    ),
+    ParameterSpec("score_threshold", 0.25, "confidence below which the state is LOST, in [0, 1]", False),
     ParameterSpec("autostart", True, "configure and activate on startup"),
-    ParameterSpec(
-        "use_compressed", False, "subscribe to image/compressed (jpeg/png) instead of image"
-    ),
+    ParameterSpec("use_compressed", False, "subscribe to image/compressed (jpeg/png) instead of image"),
     ParameterSpec("image_qos_reliability", "best_effort", "input QoS: best_effort or reliable"),
     ParameterSpec("image_qos_depth", 5, "input QoS history depth"),
     ParameterSpec("frame_cache_size", 30, "recent frames kept for initializing on a past stamp"),

@@ -41,6 +41,7 @@ from .parameters import PARAMETERS
 from .status import STAGES, make_diagnostics, make_status
 
 STAMP_RESET_NS = 1_000_000_000  # a stamp this far behind the last one means time was reset
+SERVICE_QUEUE_DEPTH = 200
 
 
 @dataclass
@@ -88,8 +89,16 @@ class TrackerNode(LifecycleNode):
         self._config_error = ""
         self._last_error = ""
         self._counts = dict.fromkeys(
-            ("received", "processed", "dropped", "rejected", "out_of_order", "init_accepted",
-             "init_rejected", "init_superseded"),
+            (
+                "received",
+                "processed",
+                "dropped",
+                "rejected",
+                "out_of_order",
+                "init_accepted",
+                "init_rejected",
+                "init_superseded",
+            ),
             0,
         )
         self._stage_ms = {stage: SampleWindow(100) for stage in STAGES}
@@ -101,8 +110,14 @@ class TrackerNode(LifecycleNode):
         self._lifecycle = "unconfigured"
 
         services = ReentrantCallbackGroup()
-        self.create_service(InitTarget, "~/init", self._on_init, callback_group=services)
-        self.create_service(Trigger, "~/stop", self._on_stop, callback_group=services)
+        # Deep request queues: a burst of calls (a UI, a detector) must not lose requests.
+        service_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=SERVICE_QUEUE_DEPTH)
+        self.create_service(
+            InitTarget, "~/init", self._on_init, qos_profile=service_qos, callback_group=services
+        )
+        self.create_service(
+            Trigger, "~/stop", self._on_stop, qos_profile=service_qos, callback_group=services
+        )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(
             float(self.get_parameter("diagnostics_period").value),
@@ -156,7 +171,10 @@ class TrackerNode(LifecycleNode):
                 callback_group=self._input_group,
             ),
             self.create_subscription(
-                Detection2D, "~/init_detection", self._on_init_detection, 10,
+                Detection2D,
+                "~/init_detection",
+                self._on_init_detection,
+                10,
                 callback_group=self._input_group,
             ),
         ]
@@ -208,11 +226,11 @@ class TrackerNode(LifecycleNode):
         reliability = str(self.get_parameter("image_qos_reliability").value)
         policies = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
         if reliability not in policies:
-            raise ValueError(
-                f"image_qos_reliability must be best_effort or reliable, got '{reliability}'"
-            )
+            raise ValueError(f"image_qos_reliability must be best_effort or reliable, got '{reliability}'")
         depth = int(self.get_parameter("image_qos_depth").value)
-        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=max(depth, 1), reliability=policies[reliability])
+        return QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=max(depth, 1), reliability=policies[reliability]
+        )
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         for p in params:
@@ -376,8 +394,14 @@ class TrackerNode(LifecycleNode):
         self._state_name = outcome.state.name
         self._pubs["status"].publish(
             make_status(
-                header, outcome, (rgb.shape[1], rgb.shape[0]), self._session.tracker.score_threshold,
-                self._model, self._backend, processing_ms, stamp_ms,
+                header,
+                outcome,
+                (rgb.shape[1], rgb.shape[0]),
+                self._session.tracker.score_threshold,
+                self._model,
+                self._backend,
+                processing_ms,
+                stamp_ms,
             )
         )
         debug_pub = self._pubs["debug_image"]
@@ -395,7 +419,10 @@ class TrackerNode(LifecycleNode):
         elif lifecycle != "active":
             level = DiagnosticStatus.WARN
         elif self._input_rate.rate() == 0.0:
-            level, summary = DiagnosticStatus.WARN, f"no images on {self._subs[0].topic_name}" if self._subs else "no images"
+            level, summary = (
+                DiagnosticStatus.WARN,
+                f"no images on {self._subs[0].topic_name}" if self._subs else "no images",
+            )
         elif self._state_name == "LOST":
             level = DiagnosticStatus.WARN
         latency = self._latency_ms.summary()
@@ -423,8 +450,12 @@ class TrackerNode(LifecycleNode):
         values["last_error"] = self._last_error
         self._diag_pub.publish(
             make_diagnostics(
-                self.get_clock().now().to_msg(), f"{self.get_fully_qualified_name()}: tracker", level, summary,
-                self._model or "none", values,
+                self.get_clock().now().to_msg(),
+                f"{self.get_fully_qualified_name()}: tracker",
+                level,
+                summary,
+                self._model or "none",
+                values,
             )
         )
 

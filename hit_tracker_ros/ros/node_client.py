@@ -1,0 +1,267 @@
+"""Drive a tracker node over DDS from Python: start it as a process from the colcon install space,
+publish images, call its services and collect its outputs (used by the demo, the tests and tools)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import Trigger
+from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray
+
+from hit_tracker_ros.msg import TrackerStatus
+from hit_tracker_ros.srv import InitTarget
+
+from ..core.images import encode_raw
+from .conversions import stamp_to_ns, xywh_to_bbox
+
+
+def node_executable() -> str:
+    """`tracker_node` of the install space on AMENT_PREFIX_PATH (as `ros2 run` would find it)."""
+    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        candidate = Path(prefix) / "lib" / "hit_tracker_ros" / "tracker_node"
+        if prefix and candidate.exists():
+            return str(candidate)
+    found = shutil.which("tracker_node")
+    if found:
+        return found
+    raise FileNotFoundError(
+        "tracker_node not found: build the package (scripts/setup) and source its install space"
+    )
+
+
+def ns_to_time(stamp_ns: int) -> Time:
+    return Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+
+
+def make_bbox(box, theta: float = 0.0) -> BoundingBox2D:
+    """[x, y, w, h] -> BoundingBox2D with the given theta (tests use theta != 0)."""
+    bbox = xywh_to_bbox(np.asarray(box, dtype=np.float64))
+    bbox.center.theta = float(theta)
+    return bbox
+
+
+def make_image(rgb: np.ndarray, stamp_ns: int, encoding: str = "rgb8", frame_id: str = "camera") -> Image:
+    """An RGB frame as sensor_msgs/Image in `encoding`."""
+    msg = Image()
+    msg.header.stamp = ns_to_time(stamp_ns)
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = rgb.shape[:2]
+    msg.encoding = encoding
+    data, msg.step = encode_raw(rgb, encoding)
+    msg.data = data
+    return msg
+
+
+class NodeProcess:
+    """The tracker node as a child process (`tracker_node` from the install space)."""
+
+    def __init__(self, namespace: str, params: dict[str, Any], log_dir: Path) -> None:
+        self.namespace = namespace
+        self.name = f"{namespace}/hit_tracker"
+        args = [node_executable(), "--ros-args", "-r", f"__ns:={namespace}"]
+        for key, value in params.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            args += ["-p", f"{key}:={text}"]
+        self.log_path = log_dir / f"{namespace.strip('/')}.log"
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            args, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy()
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> int:
+        if self.alive():
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+class Client:
+    """A test-side ROS node with its own context and executor thread."""
+
+    def __init__(self) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(f"test_client_{uuid.uuid4().hex[:8]}", context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+        self._lock = threading.RLock()
+        self._arrived = threading.Condition(self._lock)  # notified on every received message
+        self.messages: dict[str, list] = defaultdict(list)
+        self._publishers: dict[str, Any] = {}
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+    # -- topics
+    def listen(self, topic: str, msg_type, qos: QoSProfile | int = 50) -> None:
+        def store(msg) -> None:
+            with self._arrived:
+                self.messages[topic].append(msg)
+                self._arrived.notify_all()
+
+        self.node.create_subscription(msg_type, topic, store, qos)
+
+    def received(self, topic: str) -> list:
+        with self._lock:
+            return list(self.messages[topic])
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
+    def advertise(self, topic: str, msg_type, reliable: bool = True) -> bool:
+        """Create the publisher of `topic` if needed; True when it was created now."""
+        if topic in self._publishers:
+            return False
+        qos = QoSProfile(
+            depth=100,
+            reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+        )
+        self._publishers[topic] = self.node.create_publisher(msg_type, topic, qos)
+        return True
+
+    def publish(self, topic: str, msg, reliable: bool = True) -> None:
+        self.advertise(topic, type(msg), reliable)
+        self._publishers[topic].publish(msg)
+
+    def wait_for_subscribers(self, topic: str, timeout: float = 15.0) -> None:
+        self.wait_until(
+            lambda: self._publishers[topic].get_subscription_count() > 0, timeout, f"subscriber on {topic}"
+        )
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        """Wait until `predicate()` holds, re-checking on every received message (and every 10 ms,
+        for service responses)."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while not predicate():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+                self._arrived.wait(min(remaining, 0.01))
+
+    # -- services
+    def call(self, srv_type, name: str, request, timeout: float = 15.0):
+        client = self.node.create_client(srv_type, name)
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise TimeoutError(f"service {name} not available")
+            future = client.call_async(request)
+            self.wait_until(future.done, timeout, f"response of {name}")
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+
+class RemoteTracker:
+    """A running tracker node plus a client listening to all of its outputs."""
+
+    def __init__(self, node: NodeProcess, client: Client) -> None:
+        self.node = node
+        self.client = client
+        self.ns = node.namespace
+        self.image_topic = f"{self.ns}/image"
+        self.status_topic = f"{node.name}/status"
+        self.detection_topic = f"{node.name}/detection"
+        self.detections_topic = f"{node.name}/detections"
+        client.listen(self.status_topic, TrackerStatus)
+        client.listen(self.detection_topic, Detection2D)
+        client.listen(self.detections_topic, Detection2DArray)
+        client.listen("/diagnostics", DiagnosticArray)
+        client.wait_until(
+            lambda: client.node.count_publishers(self.status_topic) > 0, 30, f"{self.status_topic}"
+        )
+
+    def publish_image(self, msg: Image | CompressedImage, reliable: bool = True) -> None:
+        topic = self.image_topic + ("/compressed" if isinstance(msg, CompressedImage) else "")
+        if self.client.advertise(topic, type(msg), reliable):
+            self.client.wait_for_subscribers(topic)
+        self.client.publish(topic, msg, reliable)
+
+    def statuses(self) -> list[TrackerStatus]:
+        return self.client.received(self.status_topic)
+
+    def wait_status(self, stamp_ns: int, timeout: float = 15.0) -> TrackerStatus:
+        """The status published for the image stamped `stamp_ns`."""
+        found: list[TrackerStatus] = []
+
+        def seen() -> bool:
+            found[:] = [s for s in self.statuses() if stamp_to_ns(s.header.stamp) == stamp_ns]
+            return bool(found)
+
+        self.client.wait_until(seen, timeout, f"status for stamp {stamp_ns}")
+        return found[0]
+
+    def send_and_wait(self, msg: Image, timeout: float = 15.0) -> TrackerStatus:
+        """Publish one image and wait for its status (lock-step: no frame is dropped)."""
+        self.publish_image(msg)
+        return self.wait_status(stamp_to_ns(msg.header.stamp), timeout)
+
+    def init(self, box, stamp_ns: int = 0, label: str = "target", theta: float = 0.0):
+        request = InitTarget.Request()
+        request.header.stamp = ns_to_time(stamp_ns)
+        request.bbox = make_bbox(box, theta)
+        request.label = label
+        return self.client.call(InitTarget, f"{self.node.name}/init", request)
+
+    def stop(self):
+        return self.client.call(Trigger, f"{self.node.name}/stop", Trigger.Request())
+
+    def change_state(self, transition_id: int) -> bool:
+        request = ChangeState.Request()
+        request.transition = Transition(id=transition_id)
+        return self.client.call(ChangeState, f"{self.node.name}/change_state", request).success
+
+    def diagnostics(self, timeout: float = 5.0) -> dict[str, str]:
+        """Key/values of the newest /diagnostics status of this node received after the call."""
+        start = len(self.client.received("/diagnostics"))
+        result: dict[str, str] = {}
+
+        def ours() -> bool:
+            for array in self.client.received("/diagnostics")[start:]:
+                for status in array.status:
+                    if status.name == f"{self.node.name}: tracker":
+                        result.clear()
+                        result.update({kv.key: kv.value for kv in status.values})
+                        level = status.level
+                        result["_level"] = str(level[0] if isinstance(level, bytes) else level)
+                        result["_message"] = status.message
+                        result["_name"] = status.name
+            return bool(result)
+
+        self.client.wait_until(ours, timeout, "diagnostics")
+        return result

@@ -1,0 +1,1 @@
+"""Offline tools (ROS-free): benchmarks and, later, replay and evaluation."""

@@ -1,0 +1,95 @@
+"""Bare-pipeline benchmark: per-stage times and FPS of a tracker on the synthetic scene.
+
+python -m hit_tracker_ros.tools.benchmark --model csrt --repeats 5 --json out/bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..core.registry import build_tracker
+from ..core.synthetic import SceneConfig, SyntheticScene
+
+
+def run_once(
+    model: str, scene: SyntheticScene, frames: list[np.ndarray], **build_args
+) -> dict[str, list[float]]:
+    """Track the scene once; per-frame stage times and total time per frame (ms)."""
+    tracker = build_tracker(model, **build_args)
+    tracker.initialize(frames[0], scene.truth(0))
+    stages: dict[str, list[float]] = {"total": []}
+    for frame in frames[1:]:
+        start = time.perf_counter()
+        result = tracker.track(frame)
+        stages["total"].append((time.perf_counter() - start) * 1e3)
+        for name, ms in result.timings_ms.items():
+            stages.setdefault(name, []).append(ms)
+    return stages
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="csrt")
+    parser.add_argument("--checkpoint", default=None)
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = parser.parse_args(argv)
+
+    scale = args.width / 320
+    scene = SyntheticScene(
+        SceneConfig(
+            width=args.width,
+            height=args.height,
+            n_frames=args.frames,
+            target_size=(int(40 * scale), int(32 * scale)),
+        )
+    )
+    frames = [scene.frame(i) for i in range(len(scene))]
+    build_args = {"checkpoint": args.checkpoint, "backend": args.backend}
+    run_once(args.model, scene, frames[:10], **build_args)  # warm-up
+    fps_per_run, merged = [], {}
+    for r in range(args.repeats):
+        stages = run_once(args.model, scene, frames, **build_args)
+        fps_per_run.append(1e3 / float(np.mean(stages["total"])))
+        for name, values in stages.items():
+            merged.setdefault(name, []).extend(values)
+        print(f"run {r + 1}/{args.repeats}: {fps_per_run[-1]:.1f} FPS", file=sys.stderr)
+    result = {
+        "model": args.model,
+        "backend": build_tracker(args.model, **build_args).backend,
+        "image": f"{args.width}x{args.height}",
+        "frames_per_run": args.frames - 1,
+        "repeats": args.repeats,
+        "fps_median": float(np.median(fps_per_run)),
+        "fps_runs": [round(f, 2) for f in fps_per_run],
+        "stages_ms": {
+            name: {"median": float(np.median(v)), "p90": float(np.percentile(v, 90))}
+            for name, v in merged.items()
+        },
+        "machine": {
+            "cpu_count": __import__("os").cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Launch file and configs against the node's parameters; colcon install space; pip install of
+the ROS-free core."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hit_tracker_ros.ros.parameters import PARAMETER_NAMES, PARAMETERS
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_FILE = ROOT / "launch" / "tracker.launch.py"
+INSTALL = ROOT / ".ws" / "install"
+
+
+def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == name
+    ]
+
+
+def _first_str(call: ast.Call) -> str:
+    return ast.literal_eval(call.args[0])
+
+
+def test_launch_file_passes_only_declared_parameters():
+    """Read (not execute) the launch file: every parameter it sets is one the node declares, every
+    LaunchConfiguration names a declared argument, and every argument is used."""
+    tree = ast.parse(LAUNCH_FILE.read_text())
+    declared = {_first_str(c) for c in _calls(tree, "DeclareLaunchArgument")}
+    assert declared >= {
+        "model",
+        "checkpoint",
+        "backend",
+        "image_topic",
+        "compressed",
+        "namespace",
+        "params_file",
+    }
+    used = {_first_str(c) for c in _calls(tree, "LaunchConfiguration")}
+    assert used <= declared, f"undeclared launch arguments: {used - declared}"
+    assert declared <= used, f"unused launch arguments: {declared - used}"
+
+    nodes = _calls(tree, "LifecycleNode")
+    assert nodes
+    passed: set[str] = set()
+    for node in nodes:
+        kw = {k.arg: k.value for k in node.keywords}
+        assert ast.literal_eval(kw["package"]) == "hit_tracker_ros"
+        assert ast.literal_eval(kw["executable"]) == "tracker_node"
+        for item in kw["parameters"].elts:
+            if isinstance(item, ast.Dict):
+                passed |= {ast.literal_eval(k) for k in item.keys}
+    assert passed, "the launch file sets no parameters"
+    assert passed <= PARAMETER_NAMES, f"not node parameters: {passed - PARAMETER_NAMES}"
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "config").glob("*.yaml")), ids=lambda p: p.name)
+def test_config_files_use_declared_parameters_with_right_types(config):
+    data = yaml.safe_load(config.read_text())
+    params = data["/**"]["ros__parameters"]
+    defaults = {p.name: p.default for p in PARAMETERS}
+    assert set(params) <= PARAMETER_NAMES, set(params) - PARAMETER_NAMES
+    for key, value in params.items():
+        assert type(value) is type(defaults[key]), f"{key}: {value!r} vs default {defaults[key]!r}"
+
+
+def test_colcon_install_space_holds_the_package():
+    share = INSTALL / "share" / "hit_tracker_ros"
+    for path in (
+        INSTALL / "lib" / "hit_tracker_ros" / "tracker_node",
+        share / "launch" / "tracker.launch.py",
+        share / "config" / "csrt.yaml",
+        share / "package.xml",
+    ):
+        assert path.exists(), path
+    assert os.access(INSTALL / "lib" / "hit_tracker_ros" / "tracker_node", os.X_OK)
+    site = next((INSTALL / "lib").glob("python3*/site-packages/hit_tracker_ros"))
+    assert (site / "msg" / "__init__.py").exists() and (site / "ros" / "tracker_node.py").exists()
+    assert "extend_path" in (site / "__init__.py").read_text(), "our __init__ must replace the generated one"
+
+
+def test_core_never_imports_ros():
+    forbidden = (
+        "rclpy",
+        "sensor_msgs",
+        "std_msgs",
+        "vision_msgs",
+        "diagnostic_msgs",
+        "hit_tracker_ros.ros",
+        "hit_tracker_ros.msg",
+        "hit_tracker_ros.srv",
+    )
+    for path in (ROOT / "hit_tracker_ros" / "core").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith(forbidden), f"{path.name} imports {name}"
+
+
+def test_pip_install_without_ros(tmp_path):
+    """`pip install .` gives a working core in an environment without ROS variables."""
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    script = (
+        "import sys, hit_tracker_ros\n"
+        "from hit_tracker_ros.core.synthetic import SyntheticScene\n"
+        "s = SyntheticScene()\n"
+        "t = hit_tracker_ros.build_tracker('csrt')\n"
+        "t.initialize(s.frame(0), s.truth(0))\n"
+        "r = t.track(s.frame(1))\n"
+        "assert r.state == hit_tracker_ros.TrackState.TRACKING, r\n"
+        "assert 'rclpy' not in sys.modules\n"
+        "print(hit_tracker_ros.__file__)\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(target), "HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith(str(target))
+
+
+@pytest.mark.ros
+def test_running_node_declares_every_parameter(start_tracker):
+    from rcl_interfaces.srv import ListParameters
+
+    t = start_tracker()
+    response = t.client.call(ListParameters, f"{t.node.name}/list_parameters", ListParameters.Request())
+    assert PARAMETER_NAMES <= set(response.result.names)
