@@ -210,3 +210,31 @@ def test_lifecycle_deactivate_and_activate(start_tracker):
     assert t.change_state(Transition.TRANSITION_CONFIGURE)
     assert t.change_state(Transition.TRANSITION_ACTIVATE)
     assert t.send_and_wait(image(5)).state == TrackerStatus.IDLE
+
+
+def test_detector_hand_off_via_init_detection(start_tracker):
+    from vision_msgs.msg import Detection2D, ObjectHypothesisWithPose
+
+    from hit_tracker_ros.ros.node_client import make_bbox, ns_to_time
+
+    t = start_tracker(image_qos_reliability="reliable")
+    for i in range(3):
+        t.send_and_wait(image(i))
+    det = Detection2D()
+    det.header.stamp = ns_to_time(frame_stamp_ns(1))
+    det.bbox = make_bbox(SCENE.truth(1))
+    hypothesis = ObjectHypothesisWithPose()
+    hypothesis.hypothesis.class_id = "drone"
+    det.results = [hypothesis]
+    topic = f"{t.node.name}/init_detection"
+    t.client.advertise(topic, Detection2D)
+    t.client.wait_for_subscribers(topic)
+    t.client.publish(topic, det)
+    t.client.wait_until(lambda: t.diagnostics()["init_accepted"] == "1", 10, "the hand-off")
+    status = t.send_and_wait(image(3))
+    assert status.state == TrackerStatus.TRACKING and status.label == "drone"
+    assert status.frames_tracked == 2  # caught up over frame 2, then frame 3
+    det.bbox = make_bbox((5000, 5000, 10, 10))  # outside: refused, node keeps tracking
+    t.client.publish(topic, det)
+    t.client.wait_until(lambda: t.diagnostics()["init_rejected"] == "1", 10, "the refusal")
+    assert t.send_and_wait(image(4)).state == TrackerStatus.TRACKING

@@ -35,7 +35,9 @@ class CsrtTracker(Tracker):
 
     def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
         bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-        self._cv_tracker = cv2.TrackerCSRT.create()
+        # OpenCV 4.5 (Ubuntu 22.04) exposes the factory as TrackerCSRT_create; 4.7+ also as .create
+        create = getattr(cv2, "TrackerCSRT_create", None) or cv2.TrackerCSRT.create
+        self._cv_tracker = create()
         self._cv_tracker.init(bgr, _int_rect(box))
         self._template = _normalized_patch(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), box)
 

@@ -261,12 +261,15 @@ class TrackerNode(LifecycleNode):
     def _on_init_detection(self, msg: Detection2D) -> None:
         label = msg.results[0].hypothesis.class_id if msg.results else ""
         ok, message, _ = self._request_init(msg.header.stamp, msg.bbox, label)
-        log = self.get_logger().info if ok else self.get_logger().error
-        log(f"init_detection: {message}")
+        if ok:  # refusals are logged by _request_init (rclpy wants one severity per call site)
+            self.get_logger().info(f"init_detection: {message}")
 
     def _request_init(self, stamp, bbox, label: str) -> tuple[bool, str, str]:
         """Validate an init request and hand it to the worker; (success, message, track_id)."""
-        ok, message, track_id = self._prepare_init(stamp, bbox, label)
+        try:
+            ok, message, track_id = self._prepare_init(stamp, bbox, label)
+        except Exception as exc:  # noqa: BLE001 - a bad request must never take the node down
+            ok, message, track_id = False, f"internal error: {exc!r}", ""
         with self._cond:
             self._counts["init_accepted" if ok else "init_rejected"] += 1
         if not ok:
