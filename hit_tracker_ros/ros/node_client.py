@@ -33,6 +33,9 @@ from hit_tracker_ros.srv import InitTarget
 from ..core.images import encode_raw
 from .conversions import stamp_to_ns, xywh_to_bbox
 
+DISCOVERY_SETTLE_S = 0.5
+RESEND_AFTER_S = 3.0
+
 
 def node_executable() -> str:
     """`tracker_node` of the install space on AMENT_PREFIX_PATH (as `ros2 run` would find it)."""
@@ -210,6 +213,9 @@ class RemoteTracker:
         topic = self.image_topic + ("/compressed" if isinstance(msg, CompressedImage) else "")
         if self.client.advertise(topic, type(msg), reliable):
             self.client.wait_for_subscribers(topic)
+            # Our writer sees the node's reader before the reader has matched our writer; data
+            # sent in between is lost. Give discovery a moment to complete on the node's side.
+            time.sleep(DISCOVERY_SETTLE_S)
         self.client.publish(topic, msg, reliable)
 
     def statuses(self) -> list[TrackerStatus]:
@@ -227,8 +233,14 @@ class RemoteTracker:
         return found[0]
 
     def send_and_wait(self, msg: Image, timeout: float = 15.0) -> TrackerStatus:
-        """Publish one image and wait for its status (lock-step: no frame is dropped)."""
+        """Publish one image and wait for its status (lock-step: no frame is dropped). If no status
+        comes within RESEND_AFTER_S the image is sent once more (a duplicate stamp is ignored and
+        counted by the node), which covers a message lost while discovery completes."""
         self.publish_image(msg)
+        try:
+            return self.wait_status(stamp_to_ns(msg.header.stamp), RESEND_AFTER_S)
+        except TimeoutError:
+            self.publish_image(msg)
         return self.wait_status(stamp_to_ns(msg.header.stamp), timeout)
 
     def init(self, box, stamp_ns: int = 0, label: str = "target", theta: float = 0.0):
