@@ -11,7 +11,7 @@ HTR_WS="$HTR_ROOT/.ws"
 HTR_CACHE="${HTR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hit_tracker_ros}"
 
 # Bump when the way scripts/setup creates the cached environment changes.
-HTR_ENV_RECIPE=1
+HTR_ENV_RECIPE=2
 
 # Hash of everything that defines the cached environment.
 htr_env_key() {
@@ -19,15 +19,15 @@ htr_env_key() {
     $(find env/vision_msgs -type f | sort)) | sha256sum | cut -c1-16
 }
 
-# Sets HTR_ENV, HTR_VENV, HTR_PY for the environment recorded by scripts/setup.
+# Sets HTR_ENV, HTR_VENV, HTR_PY for the environment given, or else the one recorded by setup.
 htr_locate() {
-  HTR_ENV=$(cat "$HTR_WS/env-path" 2>/dev/null || true)
+  HTR_ENV=${1:-$(cat "$HTR_WS/env-path" 2>/dev/null || true)}
   HTR_VENV="$HTR_ENV/venv"
   HTR_PY="$HTR_VENV/bin/python"
 }
 
 # Puts the venv's ROS 2 (libraries, ament index, executables), the generated vision_msgs and
-# this package's colcon install space into the current shell.
+# (unless called as `htr_activate base`) this package's colcon install space into the shell.
 htr_activate() {
   local site libs had_u=0
   export VIRTUAL_ENV="$HTR_VENV"
@@ -40,7 +40,9 @@ htr_activate() {
   export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
   # colcon's scripts read unset variables; relax nounset while sourcing them.
   case $- in *u*) had_u=1; set +u ;; esac
-  for setup in "$HTR_ENV/underlay/install/setup.bash" "$HTR_WS/install/setup.bash"; do
+  local setups=("$HTR_ENV/underlay/install/setup.bash")
+  [ "${1:-}" = base ] || setups+=("$HTR_WS/install/setup.bash")
+  for setup in "${setups[@]}"; do
     # shellcheck disable=SC1090
     [ -f "$setup" ] && source "$setup"
   done
