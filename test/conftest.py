@@ -32,11 +32,11 @@ def start_tracker(tmp_path_factory, client):
     started: list[NodeProcess] = []
     log_dir = tmp_path_factory.mktemp("node_logs")
 
-    def start(**params) -> RemoteTracker:
+    def start(wait_for_outputs: bool = True, **params) -> RemoteTracker:
         node = NodeProcess(f"/t{uuid.uuid4().hex[:8]}", params, log_dir)
         started.append(node)
         try:
-            return RemoteTracker(node, client)
+            return RemoteTracker(node, client, wait_for_outputs)
         except TimeoutError:
             node.stop()
             raise AssertionError(f"node did not come up; its log:\n{node.log()}") from None

@@ -137,7 +137,7 @@ def test_pip_install_without_ros(tmp_path):
         "t.initialize(s.frame(0), s.truth(0))\n"
         "r = t.track(s.frame(1))\n"
         "assert r.state == hit_tracker_ros.TrackState.TRACKING, r\n"
-        "assert 'rclpy' not in sys.modules\n"
+        "assert 'rclpy' not in sys.modules and 'torch' not in sys.modules\n"
         "print(hit_tracker_ros.__file__)\n"
     )
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(target), "HOME": str(tmp_path)}

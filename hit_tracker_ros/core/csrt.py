@@ -84,8 +84,15 @@ def _standardize(patch: np.ndarray) -> np.ndarray:
     return (patch - patch.mean()) / (patch.std() + 1e-6)
 
 
-def _build(checkpoint: str | Path | None = None, backend: str = "opencv", **params) -> CsrtTracker:
-    return CsrtTracker(**params)
+def _build(
+    checkpoint: str | Path | None = None,
+    backend: str = "auto",
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    device: str = "cpu",
+    fp16: bool = False,
+) -> CsrtTracker:
+    """CSRT runs on the CPU through OpenCV; `device` and `fp16` do not apply to it."""
+    return CsrtTracker(score_threshold)
 
 
 register_model(

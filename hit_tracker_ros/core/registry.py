@@ -33,7 +33,8 @@ def register_model(
     backends: tuple[str, ...],
     needs_checkpoint: bool,
 ) -> None:
-    """Add a model; `factory(checkpoint=..., backend=..., **params)` returns a Tracker."""
+    """Add a model; `factory(checkpoint=..., backend=..., **params)` returns a Tracker. The factory
+    resolves backend "auto" itself and explains a missing checkpoint."""
     if name in _REGISTRY:
         raise ValueError(f"model '{name}' is already registered")
     _REGISTRY[name] = ModelSpec(name, factory, description, backends, needs_checkpoint)
@@ -64,14 +65,12 @@ def build_tracker(
         raise ValueError(
             f"model '{model}' has no backend '{backend}'; available: auto, {', '.join(spec.backends)}"
         )
-    if spec.needs_checkpoint and not checkpoint:
-        raise ValueError(f"model '{model}' needs a checkpoint file (parameter 'checkpoint')")
     if not spec.needs_checkpoint and checkpoint:
         raise ValueError(f"model '{model}' uses no checkpoint, got '{checkpoint}'")
-    chosen = spec.backends[0] if backend == "auto" else backend
-    return spec.factory(checkpoint=checkpoint, backend=chosen, **params)
+    return spec.factory(checkpoint=checkpoint, backend=backend, **params)
 
 
 def _load_builtin_models() -> None:
     """Import the modules that register the built-in models (once)."""
+    from ..pipeline import hit_factory  # noqa: F401
     from . import csrt  # noqa: F401

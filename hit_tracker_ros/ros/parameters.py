@@ -18,7 +18,9 @@ class ParameterSpec:
 PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("model", "csrt", "tracker model (see hit_tracker_ros.available_models())"),
     ParameterSpec("checkpoint", "", "path of the model's checkpoint file (empty: none)"),
-    ParameterSpec("backend", "auto", "inference backend: auto, or one the model offers"),
+    ParameterSpec("backend", "auto", "inference backend: auto, or one the model offers (torch, onnxruntime)"),
+    ParameterSpec("device", "cpu", "PyTorch device of the torch backend: cpu or cuda[:N]"),
+    ParameterSpec("fp16", False, "half precision for the torch backend on CUDA"),
     ParameterSpec("score_threshold", 0.25, "confidence below which the state is LOST, in [0, 1]", False),
     ParameterSpec("autostart", True, "configure and activate on startup"),
     ParameterSpec("use_compressed", False, "subscribe to image/compressed (jpeg/png) instead of image"),

@@ -140,6 +140,8 @@ class TrackerNode(LifecycleNode):
                 checkpoint=param("checkpoint") or None,
                 backend=param("backend"),
                 score_threshold=float(param("score_threshold")),
+                device=str(param("device")),
+                fp16=bool(param("fp16")),
             )
         except Exception as exc:  # noqa: BLE001 - any load failure must leave the node alive
             self._config_error = f"configure failed: {exc}"

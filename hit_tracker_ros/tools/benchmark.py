@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,13 +18,11 @@ import numpy as np
 
 from ..core.registry import build_tracker
 from ..core.synthetic import SceneConfig, SyntheticScene
+from ..core.tracker import Tracker
 
 
-def run_once(
-    model: str, scene: SyntheticScene, frames: list[np.ndarray], **build_args
-) -> dict[str, list[float]]:
-    """Track the scene once; per-frame stage times and total time per frame (ms)."""
-    tracker = build_tracker(model, **build_args)
+def run_once(tracker: Tracker, scene: SyntheticScene, frames: list[np.ndarray]) -> dict[str, list[float]]:
+    """Track the scene once from its first frame; per-frame stage times and total time (ms)."""
     tracker.initialize(frames[0], scene.truth(0))
     stages: dict[str, list[float]] = {"total": []}
     for frame in frames[1:]:
@@ -37,7 +37,12 @@ def run_once(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="csrt")
-    parser.add_argument("--checkpoint", default=None)
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="checkpoint of the model; 'random' = randomly initialized weights (speed only, for "
+        "machines without the authors' files)",
+    )
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
@@ -56,18 +61,48 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     frames = [scene.frame(i) for i in range(len(scene))]
-    build_args = {"checkpoint": args.checkpoint, "backend": args.backend}
-    run_once(args.model, scene, frames[:10], **build_args)  # warm-up
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = (
+            random_checkpoint(args.model, Path(tmp)) if args.checkpoint == "random" else args.checkpoint
+        )
+        result = benchmark(args, scene, frames, {"checkpoint": checkpoint, "backend": args.backend})
+    result["weights"] = "random (speed only)" if args.checkpoint == "random" else str(args.checkpoint)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    return 0
+
+
+def random_checkpoint(model: str, folder: Path) -> Path:
+    """A state dict of randomly initialized weights for `model` (timings do not depend on values)."""
+    import torch
+
+    from ..models.hit import build_hit
+
+    path = folder / f"{model}-random.pth"
+    torch.manual_seed(0)
+    torch.save(build_hit(model).state_dict(), path)
+    return path
+
+
+def benchmark(
+    args: argparse.Namespace, scene: SyntheticScene, frames: list[np.ndarray], build_args: dict
+) -> dict:
+    """Warm-up, then `args.repeats` runs over the scene: FPS per run and per-stage statistics."""
+    tracker = build_tracker(args.model, **build_args)
+    run_once(tracker, scene, frames[:10])  # warm-up
     fps_per_run, merged = [], {}
     for r in range(args.repeats):
-        stages = run_once(args.model, scene, frames, **build_args)
+        stages = run_once(tracker, scene, frames)
         fps_per_run.append(1e3 / float(np.mean(stages["total"])))
         for name, values in stages.items():
             merged.setdefault(name, []).extend(values)
         print(f"run {r + 1}/{args.repeats}: {fps_per_run[-1]:.1f} FPS", file=sys.stderr)
-    result = {
+    return {
         "model": args.model,
-        "backend": build_tracker(args.model, **build_args).backend,
+        "backend": tracker.backend,
         "image": f"{args.width}x{args.height}",
         "frames_per_run": args.frames - 1,
         "repeats": args.repeats,
@@ -78,17 +113,11 @@ def main(argv: list[str] | None = None) -> int:
             for name, v in merged.items()
         },
         "machine": {
-            "cpu_count": __import__("os").cpu_count(),
+            "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    return 0
 
 
 if __name__ == "__main__":

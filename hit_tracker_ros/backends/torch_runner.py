@@ -1,0 +1,37 @@
+"""PyTorch backend: CPU, or CUDA (optionally fp16) where available."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class TorchRunner:
+    """Runs an nn.Module whose forward takes the inputs positionally and returns a tuple."""
+
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        input_names: tuple[str, ...],
+        output_names: tuple[str, ...],
+        device: str = "cpu",
+        fp16: bool = False,
+    ) -> None:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False")
+        if fp16 and not device.startswith("cuda"):
+            raise RuntimeError("fp16 needs a CUDA device")
+        self.device = torch.device(device)
+        self.dtype = torch.float16 if fp16 else torch.float32
+        self.net = net.to(self.device, self.dtype).eval()
+        self.input_names, self.output_names = input_names, output_names
+        self.backend = "torch" + ("-cuda" if self.device.type == "cuda" else "") + ("-fp16" if fp16 else "")
+
+    @torch.inference_mode()
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        args = [
+            torch.from_numpy(np.ascontiguousarray(inputs[n])).to(self.device, self.dtype)
+            for n in self.input_names
+        ]
+        outputs = self.net(*args)
+        return {n: o.float().cpu().numpy() for n, o in zip(self.output_names, outputs, strict=True)}

@@ -1,0 +1,1 @@
+"""Tracker networks on plain PyTorch, with the authors' checkpoint layouts (ROS-free)."""

@@ -1,0 +1,1 @@
+"""Tracking pipelines of the network families (ROS-free): crops, box mapping, scores."""

@@ -1,0 +1,35 @@
+"""Export a tracker network to ONNX and verify it against PyTorch.
+
+python -m hit_tracker_ros.tools.export --model hit_tiny --checkpoint models/HiT_Tiny.pth.tar
+(writes models/HiT_Tiny.pth.tar.hit_tiny.onnx and a .json with the checkpoint hash and diffs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXPORTERS = {"hit_base", "hit_small", "hit_tiny"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, choices=sorted(EXPORTERS))
+    parser.add_argument("--checkpoint", required=True, type=Path)
+    parser.add_argument(
+        "--out", type=Path, default=None, help="ONNX file (default: models/<checkpoint>.<model>.onnx)"
+    )
+    args = parser.parse_args(argv)
+    from ..pipeline.hit_factory import export_hit
+
+    out = args.out or Path("models") / f"{args.checkpoint.name}.{args.model}.onnx"
+    path, diffs = export_hit(args.model, args.checkpoint, out)
+    print(f"wrote {path}")
+    for name, diff in diffs.items():
+        print(f"  max |ONNX Runtime - PyTorch| {name}: {diff:.3g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Access to ../shared/golden (reference outputs of the authors' implementations under
+deterministic weights) and checkpoints in the authors' training-pickle format."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
+HIT_GOLDEN = {"hit_base": "HiT_Base", "hit_small": "HiT_Small", "hit_tiny": "HiT_Tiny"}
+
+
+def require_golden() -> Path:
+    if not (GOLDEN / "golden_weights.py").exists():
+        pytest.skip(
+            f"golden reference data not found at {GOLDEN} (needs the shared/ folder beside the checkout)"
+        )
+    return GOLDEN
+
+
+def load_variant(name: str) -> tuple[dict, np.lib.npyio.NpzFile, dict[str, np.ndarray]]:
+    """(manifest, npz, golden state dict) of golden variant `name`, e.g. 'HiT_Base'."""
+    folder = require_golden()
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    from golden_weights import golden_state_dict
+
+    meta = json.loads((folder / f"{name}.json").read_text())
+    npz = np.load(folder / f"{name}.npz")
+    return meta, npz, golden_state_dict(meta, npz)
+
+
+def sequence() -> np.lib.npyio.NpzFile:
+    return np.load(require_golden() / "sequence.npz")
+
+
+def save_authors_checkpoint(state_dict: dict[str, np.ndarray], path: Path) -> Path:
+    """Write `{'net': state_dict, 'settings': <training class>, ...}` like the authors' training
+    code does (the class lives in a module that does not exist outside their repository)."""
+    import torch
+
+    parts = "lib.train.admin.settings".split(".")
+    for i in range(1, len(parts) + 1):
+        sys.modules.setdefault(".".join(parts[:i]), types.ModuleType(".".join(parts[:i])))
+    module = sys.modules["lib.train.admin.settings"]
+
+    class Settings:
+        def __init__(self) -> None:
+            self.env = {"workspace_dir": "/home/author/workspace"}
+            self.script_name = "HiT"
+
+    Settings.__module__ = module.__name__
+    Settings.__qualname__ = "Settings"
+    module.Settings = Settings
+    checkpoint = {
+        "epoch": 1500,
+        "actor_type": "HiTActor",
+        "net_type": "HiT",
+        "net": {k: torch.from_numpy(np.array(v)) for k, v in state_dict.items()},
+        "settings": Settings(),
+    }
+    torch.save(checkpoint, path)
+    return path
