@@ -40,9 +40,12 @@ def test_node_runs_hit(start_tracker, tiny_checkpoint, backend, reported):
     seq = sequence()
     frames = seq["frames"]
     t = start_tracker(
-        model="hit_tiny", checkpoint=str(checkpoint), backend=backend, score_threshold=0.0,
+        model="hit_tiny",
+        checkpoint=str(checkpoint),
+        backend=backend,
+        score_threshold=0.0,
         image_qos_reliability="reliable",
-    )  # fmt: skip
+    )
     t.send_and_wait(make_image(frames[0], frame_stamp_ns(0)))
     response = t.init(seq["init_box"], frame_stamp_ns(0), label="hit")
     assert response.success, response.message

@@ -34,9 +34,15 @@ def export_onnx(
             # gives no benefit for these static graphs.
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
-                net.eval(), args, tmp, input_names=list(example), output_names=list(output_names),
-                opset_version=OPSET, do_constant_folding=True, dynamo=False,
-            )  # fmt: skip
+                net.eval(),
+                args,
+                tmp,
+                input_names=list(example),
+                output_names=list(output_names),
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -78,3 +78,33 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = iw * ih
     union = a[2] * a[3] + b[2] * b[3] - inter
     return float(inter / union) if union > 0 else 0.0
+
+
+def normalized_fields(box: np.ndarray | None, width: int, height: int) -> dict[str, float]:
+    """MAVLink CAMERA_TRACKING_IMAGE_STATUS-style fields of TrackerStatus: corners and centre
+    normalized to [0, 1], centre error to [-1, 1] (+x right, +y down). All 0 without a box."""
+    keys = (
+        "rec_top_x",
+        "rec_top_y",
+        "rec_bottom_x",
+        "rec_bottom_y",
+        "point_x",
+        "point_y",
+        "error_x",
+        "error_y",
+    )
+    if box is None or width <= 0 or height <= 0:
+        return dict.fromkeys(keys, 0.0)
+    x, y, w, h = (float(v) for v in box)
+    point_x, point_y = (x + w / 2) / width, (y + h / 2) / height
+    values = (
+        x / width,
+        y / height,
+        (x + w) / width,
+        (y + h) / height,
+        point_x,
+        point_y,
+        float(np.clip(2 * point_x - 1, -1, 1)),
+        float(np.clip(2 * point_y - 1, -1, 1)),
+    )
+    return dict(zip(keys, values, strict=True))

@@ -209,11 +209,14 @@ class LeViT(nn.Module):
         super().__init__()
         d0 = spec.dims[0]
         self.patch_embed = nn.Sequential(
-            Conv2dBN(3, d0 // 8, 3, 2, 1), nn.Hardswish(),
-            Conv2dBN(d0 // 8, d0 // 4, 3, 2, 1), nn.Hardswish(),
-            Conv2dBN(d0 // 4, d0 // 2, 3, 2, 1), nn.Hardswish(),
+            Conv2dBN(3, d0 // 8, 3, 2, 1),
+            nn.Hardswish(),
+            Conv2dBN(d0 // 8, d0 // 4, 3, 2, 1),
+            nn.Hardswish(),
+            Conv2dBN(d0 // 4, d0 // 2, 3, 2, 1),
+            nn.Hardswish(),
             Conv2dBN(d0 // 2, d0, 3, 2, 1),
-        )  # fmt: skip
+        )
         s, t = search_size // PATCH, template_size // PATCH
         blocks: list[nn.Module] = []
         self.stage_ends: list[int] = []

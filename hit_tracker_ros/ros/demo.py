@@ -73,7 +73,63 @@ def main(argv: list[str] | None = None) -> int:
     _write_csv(args.out / "boxes.csv", rows)
     _write_media(args.out, scene, rows)
     _print_summary(rows, elapsed, diagnostics, args.out)
+    _offline_part(scene, stamps, args.out)
     return 0
+
+
+def _offline_part(scene: SyntheticScene, stamps: list[int], out: Path) -> None:
+    """The same scene as a rosbag2 file: replayed frame by frame, then evaluated (OPE) with plots."""
+    import numpy as np
+
+    from ..tools.bags import write_image_bag
+    from ..tools.evaluate import main as evaluate_main
+    from ..tools.replay import main as replay_main
+
+    bag = out / "scene_bag"
+    if bag.exists():
+        import shutil
+
+        shutil.rmtree(bag)
+    frames = [scene.frame(i) for i in range(len(scene))]
+    write_image_bag(bag, frames, stamps, topic="/camera/image_raw", storage="mcap")
+    truth = np.array(
+        [clip_to_image(scene.truth(i), (scene.config.width, scene.config.height)) for i in range(len(scene))]
+    )
+    truth[truth[:, 2] * truth[:, 3] < 0.5 * np.prod(scene.config.target_size)] = np.nan  # gone: not scored
+    np.savetxt(out / "groundtruth.txt", truth, fmt="%.1f", delimiter=",")
+    print(f"\n[demo] wrote the scene as a rosbag2 (mcap) file: {bag}")
+    replay_out = out / "replay"
+    if replay_out.exists():
+        import shutil
+
+        shutil.rmtree(replay_out)
+    print("[demo] replaying it frame by frame (python -m hit_tracker_ros.tools.replay):")
+    replay_main(
+        [
+            str(bag),
+            "--topic",
+            "/camera/image_raw",
+            "--gt",
+            str(out / "groundtruth.txt"),
+            "--out",
+            str(replay_out),
+        ]
+    )
+    print("[demo] one-pass evaluation (python -m hit_tracker_ros.tools.evaluate):")
+    evaluate_main(
+        [
+            "--bag",
+            str(bag),
+            "--topic",
+            "/camera/image_raw",
+            "--gt",
+            str(out / "groundtruth.txt"),
+            "--tracker",
+            "csrt",
+            "--out",
+            str(out / "eval"),
+        ]
+    )
 
 
 def _rows(scene: SyntheticScene, statuses) -> list[dict]:

@@ -21,7 +21,7 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
@@ -115,13 +115,14 @@ class Client:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node(f"test_client_{uuid.uuid4().hex[:8]}", context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
         self._lock = threading.RLock()
         self._arrived = threading.Condition(self._lock)  # notified on every received message
         self.messages: dict[str, list] = defaultdict(list)
+        self.arrivals: dict[str, list[int]] = defaultdict(list)  # time.time_ns() of each message
         self._publishers: dict[str, Any] = {}
 
     def close(self) -> None:
@@ -132,8 +133,10 @@ class Client:
     # -- topics
     def listen(self, topic: str, msg_type, qos: QoSProfile | int = 50) -> None:
         def store(msg) -> None:
+            received_ns = time.time_ns()
             with self._arrived:
                 self.messages[topic].append(msg)
+                self.arrivals[topic].append(received_ns)
                 self._arrived.notify_all()
 
         self.node.create_subscription(msg_type, topic, store, qos)
@@ -145,6 +148,7 @@ class Client:
     def clear(self) -> None:
         with self._lock:
             self.messages.clear()
+            self.arrivals.clear()
 
     def advertise(self, topic: str, msg_type, reliable: bool = True) -> bool:
         """Create the publisher of `topic` if needed; True when it was created now."""
@@ -156,6 +160,11 @@ class Client:
         )
         self._publishers[topic] = self.node.create_publisher(msg_type, topic, qos)
         return True
+
+    def publish_serialized(self, topic: str, msg_type, data: bytes, reliable: bool = True) -> None:
+        """Publish an already serialized (CDR) message, e.g. straight from a bag."""
+        self.advertise(topic, msg_type, reliable)
+        self._publishers[topic].publish(data)
 
     def publish(self, topic: str, msg, reliable: bool = True) -> None:
         self.advertise(topic, type(msg), reliable)
@@ -220,6 +229,18 @@ class RemoteTracker:
             # sent in between is lost. Give discovery a moment to complete on the node's side.
             time.sleep(DISCOVERY_SETTLE_S)
         self.client.publish(topic, msg, reliable)
+
+    def send_serialized_and_wait(
+        self, data: bytes, compressed: bool, stamp_ns: int, timeout: float = 30.0
+    ) -> TrackerStatus:
+        """Publish a serialized image (raw or compressed) and wait for its status (back-pressure)."""
+        topic = self.image_topic + ("/compressed" if compressed else "")
+        msg_type = CompressedImage if compressed else Image
+        if self.client.advertise(topic, msg_type):
+            self.client.wait_for_subscribers(topic)
+            time.sleep(DISCOVERY_SETTLE_S)
+        self.client.publish_serialized(topic, msg_type, data)
+        return self.wait_status(stamp_ns, timeout)
 
     def statuses(self) -> list[TrackerStatus]:
         return self.client.received(self.status_topic)

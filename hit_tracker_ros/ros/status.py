@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Header
 
 from hit_tracker_ros.msg import TrackerStatus
 
+from ..core.boxes import normalized_fields
 from ..core.session import StepOutcome
 from .conversions import xywh_to_bbox
 
@@ -40,13 +40,8 @@ def make_status(
     msg.frames_lost = outcome.frames_lost
     msg.image_width, msg.image_height = int(width), int(height)
     msg.bbox = xywh_to_bbox(outcome.box)
-    if outcome.box is not None and width > 0 and height > 0:
-        x, y, w, h = (float(v) for v in outcome.box)
-        msg.rec_top_x, msg.rec_top_y = x / width, y / height
-        msg.rec_bottom_x, msg.rec_bottom_y = (x + w) / width, (y + h) / height
-        msg.point_x, msg.point_y = (x + w / 2) / width, (y + h / 2) / height
-        msg.error_x = float(np.clip(2.0 * msg.point_x - 1.0, -1.0, 1.0))
-        msg.error_y = float(np.clip(2.0 * msg.point_y - 1.0, -1.0, 1.0))
+    for key, value in normalized_fields(outcome.box, width, height).items():
+        setattr(msg, key, value)
     msg.model, msg.backend = model, backend
     msg.processing_latency_ms = float(processing_latency_ms)
     msg.stamp_latency_ms = float(stamp_latency_ms)

@@ -1,7 +1,7 @@
 """The lifecycle node `hit_tracker`: images in; Detection2D, TrackerStatus and diagnostics out.
 
-Threads: the executor runs the image/detection subscriptions, the services and the diagnostics
-timer; one worker thread runs decoding and tracking. The image callback only stores the message
+Threads: one executor thread runs the image/detection subscriptions, the services and the
+diagnostics timer; one worker thread runs decoding and tracking. The image callback only stores the message
 (in the frame cache and as the single pending frame), so services never wait for inference, and
 a slow tracker processes the newest frame while the frames in between are dropped and counted.
 """
@@ -16,8 +16,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -109,22 +108,15 @@ class TrackerNode(LifecycleNode):
         self._state_name = "IDLE"
         self._lifecycle = "unconfigured"
 
-        services = ReentrantCallbackGroup()
         # Deep request queues: a burst of calls (a UI, a detector) must not lose requests.
         service_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=SERVICE_QUEUE_DEPTH)
-        self.create_service(
-            InitTarget, "~/init", self._on_init, qos_profile=service_qos, callback_group=services
-        )
-        self.create_service(
-            Trigger, "~/stop", self._on_stop, qos_profile=service_qos, callback_group=services
-        )
+        self.create_service(InitTarget, "~/init", self._on_init, qos_profile=service_qos)
+        self.create_service(Trigger, "~/stop", self._on_stop, qos_profile=service_qos)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(
             float(self.get_parameter("diagnostics_period").value),
             self._publish_diagnostics,
-            callback_group=MutuallyExclusiveCallbackGroup(),
         )
-        self._input_group = MutuallyExclusiveCallbackGroup()
 
         if self.get_parameter("autostart").value:
             if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
@@ -170,14 +162,12 @@ class TrackerNode(LifecycleNode):
                 "image/compressed" if compressed else "image",
                 self._on_image,
                 self._image_qos(),
-                callback_group=self._input_group,
             ),
             self.create_subscription(
                 Detection2D,
                 "~/init_detection",
                 self._on_init_detection,
                 10,
-                callback_group=self._input_group,
             ),
         ]
         self._last_stamp_ns = -1
@@ -476,7 +466,10 @@ def main(args: list[str] | None = None) -> int:
     """Run the node until Ctrl-C (`ros2 run hit_tracker_ros tracker_node`)."""
     rclpy.init(args=args)
     node = TrackerNode()
-    executor = MultiThreadedExecutor(num_threads=4)
+    # Every callback only stores or validates (inference runs in the node's worker thread), so one
+    # executor thread suffices; rclpy's MultiThreadedExecutor adds tens of ms of latency per message
+    # (measured: image round trip median 31 ms, p90 128 ms vs 0.8 / 1.0 ms single-threaded).
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()

@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument(
+        "--node", action="store_true", help="also run the real tracker_node at --rate over DDS (needs ROS)"
+    )
+    parser.add_argument("--rate", type=float, default=30.0, help="camera rate of the --node run (Hz)")
     args = parser.parse_args(argv)
 
     scale = args.width / 320
@@ -66,13 +70,34 @@ def main(argv: list[str] | None = None) -> int:
             random_checkpoint(args.model, Path(tmp)) if args.checkpoint == "random" else args.checkpoint
         )
         result = benchmark(args, scene, frames, {"checkpoint": checkpoint, "backend": args.backend})
+        if args.node:
+            from ..ros.node_benchmark import benchmark_node
+
+            result["node"] = benchmark_node(args.model, checkpoint, args.backend, scene, frames, args.rate)
     result["weights"] = "random (speed only)" if args.checkpoint == "random" else str(args.checkpoint)
+    result["summary"] = summary_line(result)
     text = json.dumps(result, indent=2)
     print(text)
+    print(result["summary"], file=sys.stderr)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(text + "\n")
     return 0
+
+
+def summary_line(result: dict) -> str:
+    """Isaac-ROS-style one-liner: "<model>/<backend>: bare X fps / Y ms; node @ R Hz: X fps / Y ms"."""
+    bare = result["stages_ms"]["total"]["median"]
+    text = f"{result['model']}/{result['backend']}: bare {result['fps_median']:.1f} fps / {bare:.1f} ms"
+    node = result.get("node")
+    if node:
+        latency = node["latency_ms"]
+        text += (
+            f"; node @ {node['rate_hz']:.0f} Hz: {node['fps']:.1f} fps / {latency['median']:.1f} ms"
+            f" (p90 {latency['p90']:.1f} ms, {node['frames_dropped_or_lost']} of "
+            f"{node['frames_sent']} frames dropped)"
+        )
+    return text
 
 
 def random_checkpoint(model: str, folder: Path) -> Path:

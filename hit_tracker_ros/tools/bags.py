@@ -1,0 +1,310 @@
+"""rosbag2 input and output without ROS (the `rosbags` library): image frames in, tracker results out.
+
+Both storage formats (sqlite3, mcap) are read; results are written as vision_msgs/Detection2DArray
+and hit_tracker_ros/TrackerStatus with the source images' header stamps, so `ros2 bag play` can
+replay them next to the camera bag.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.boxes import normalized_fields
+from ..core.images import decode_compressed, decode_raw
+from ..core.session import StepOutcome
+
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+DETECTIONS_TYPE = "vision_msgs/msg/Detection2DArray"
+DETECTION_TYPE = "vision_msgs/msg/Detection2D"
+STATUS_TYPE = "hit_tracker_ros/msg/TrackerStatus"
+BAG_VERSION = 8  # rosbag2 metadata version written (Jazzy and newer read it)
+
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _msg_dirs(package: str) -> list[Path]:
+    """Where the .msg files of `package` may be: the ament prefixes, then this source tree."""
+    dirs = [
+        Path(p) / "share" / package / "msg"
+        for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)
+        if p
+    ]
+    dirs += [_PACKAGE_ROOT / "env" / package / "msg"] if package == "vision_msgs" else [_PACKAGE_ROOT / "msg"]
+    return dirs
+
+
+def typestore():
+    """ROS 2 Kilted types plus vision_msgs and hit_tracker_ros/TrackerStatus."""
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    store = get_typestore(Stores.ROS2_KILTED)
+    types: dict = {}
+    for package in ("vision_msgs", "hit_tracker_ros"):
+        folder = next((d for d in _msg_dirs(package) if d.is_dir() and any(d.glob("*.msg"))), None)
+        if folder is None:
+            raise FileNotFoundError(
+                f"no .msg definitions of {package} found (looked in {_msg_dirs(package)})"
+            )
+        for path in sorted(folder.glob("*.msg")):
+            types.update(get_types_from_msg(path.read_text(), f"{package}/msg/{path.stem}"))
+    store.register(types)
+    return store
+
+
+def build(store, msgtype: str, **fields: Any):
+    """A message of `msgtype` with every field at its default, then `fields` set."""
+    from rosbags.typesys.base import Nodetype
+
+    cls = store.types[msgtype]
+    values = {}
+    for name, (kind, detail) in store.fielddefs[msgtype][1]:
+        if name in fields:
+            values[name] = fields[name]
+        elif kind == Nodetype.NAME:
+            values[name] = build(store, detail)
+        elif kind == Nodetype.BASE:
+            values[name] = "" if detail[0] == "string" else (False if detail[0] == "bool" else 0)
+        elif kind in (Nodetype.ARRAY, Nodetype.SEQUENCE):
+            (inner_kind, inner), length = detail
+            if inner_kind == Nodetype.BASE and inner[0] != "string":
+                dtype = (
+                    np.float64
+                    if inner[0].startswith("float")
+                    else np.dtype(inner[0].replace("byte", "uint8").replace("char", "uint8"))
+                )
+                values[name] = np.zeros(length if kind == Nodetype.ARRAY else 0, dtype=dtype)
+            else:
+                values[name] = (
+                    [] if kind == Nodetype.SEQUENCE else [build(store, inner) for _ in range(length)]
+                )
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class BagFrame:
+    index: int
+    stamp_ns: int  # header stamp
+    log_ns: int  # bag receive time
+    frame_id: str
+    rgb: np.ndarray
+    msgtype: str  # sensor_msgs/msg/Image or CompressedImage
+    raw: bytes  # the serialized (CDR) message as recorded
+
+
+def image_topics(bag: str | Path) -> dict[str, str]:
+    """Image topics of a bag and their types."""
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([Path(bag)], default_typestore=typestore()) as reader:
+        return {c.topic: c.msgtype for c in reader.connections if c.msgtype in IMAGE_TYPES}
+
+
+def read_frames(bag: str | Path, topic: str) -> tuple[int, Iterator[BagFrame]]:
+    """(number of messages, iterator over the decoded frames of `topic` in bag order)."""
+    from rosbags.highlevel import AnyReader
+
+    reader = AnyReader([Path(bag)], default_typestore=typestore())
+    reader.open()
+    connections = [c for c in reader.connections if c.topic == topic]
+    if not connections:
+        found = {c.topic: c.msgtype for c in reader.connections}
+        reader.close()
+        raise ValueError(f"topic {topic} not in {bag}; topics: {found}")
+    if connections[0].msgtype not in IMAGE_TYPES:
+        reader.close()
+        raise ValueError(f"{topic} is {connections[0].msgtype}, not one of {IMAGE_TYPES}")
+    total = sum(c.msgcount for c in connections)
+
+    def frames() -> Iterator[BagFrame]:
+        try:
+            for index, (connection, log_ns, raw) in enumerate(reader.messages(connections=connections)):
+                msg = reader.deserialize(raw, connection.msgtype)
+                if connection.msgtype == IMAGE_TYPES[1]:
+                    rgb = decode_compressed(msg.data, msg.format)
+                else:
+                    rgb = decode_raw(
+                        msg.data, msg.width, msg.height, msg.step, msg.encoding, bool(msg.is_bigendian)
+                    )
+                stamp = msg.header.stamp
+                stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
+                yield BagFrame(
+                    index, stamp_ns, log_ns, msg.header.frame_id, rgb, connection.msgtype, bytes(raw)
+                )
+        finally:
+            reader.close()
+
+    return total, frames()
+
+
+def read_boxes(bag: str | Path, topic: str) -> dict[int, np.ndarray]:
+    """{header stamp ns: [x, y, w, h]} from a Detection2D or Detection2DArray topic (first detection)."""
+    from rosbags.highlevel import AnyReader
+
+    boxes: dict[int, np.ndarray] = {}
+    with AnyReader([Path(bag)], default_typestore=typestore()) as reader:
+        connections = [c for c in reader.connections if c.topic == topic]
+        if not connections:
+            raise ValueError(f"topic {topic} not in {bag}")
+        for connection, _, raw in reader.messages(connections=connections):
+            msg = reader.deserialize(raw, connection.msgtype)
+            dets = msg.detections if connection.msgtype == DETECTIONS_TYPE else [msg]
+            if dets:
+                b = dets[0].bbox
+                stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                boxes[stamp] = np.array(
+                    [
+                        b.center.position.x - b.size_x / 2,
+                        b.center.position.y - b.size_y / 2,
+                        b.size_x,
+                        b.size_y,
+                    ]
+                )
+    return boxes
+
+
+class ResultBagWriter:
+    """Writes one Detection2DArray and one TrackerStatus per processed frame, stamped like it."""
+
+    def __init__(self, path: str | Path, namespace: str = "/hit_tracker", storage: str = "mcap") -> None:
+        from rosbags.rosbag2 import StoragePlugin, Writer
+
+        self.store = typestore()
+        plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+        self._writer = Writer(Path(path), version=BAG_VERSION, storage_plugin=plugin)
+        self._writer.open()
+        self._detections = self._writer.add_connection(
+            f"{namespace}/detections", DETECTIONS_TYPE, typestore=self.store
+        )
+        self._status = self._writer.add_connection(f"{namespace}/status", STATUS_TYPE, typestore=self.store)
+
+    def write(
+        self, frame: BagFrame, outcome: StepOutcome, model: str, backend: str, threshold: float
+    ) -> None:
+        s = self.store
+        header = build(
+            s,
+            "std_msgs/msg/Header",
+            frame_id=frame.frame_id,
+            stamp=build(
+                s,
+                "builtin_interfaces/msg/Time",
+                sec=frame.stamp_ns // 1_000_000_000,
+                nanosec=frame.stamp_ns % 1_000_000_000,
+            ),
+        )
+        bbox = self._bbox(outcome.box)
+        detections = []
+        if outcome.box is not None and outcome.state.name == "TRACKING":
+            hypothesis = build(
+                s,
+                "vision_msgs/msg/ObjectHypothesisWithPose",
+                hypothesis=build(
+                    s, "vision_msgs/msg/ObjectHypothesis", class_id=outcome.label, score=float(outcome.score)
+                ),
+            )
+            detections.append(
+                build(s, DETECTION_TYPE, header=header, results=[hypothesis], bbox=bbox, id=outcome.track_id)
+            )
+        height, width = frame.rgb.shape[:2]
+        status = build(
+            s,
+            STATUS_TYPE,
+            header=header,
+            state=int(outcome.state),
+            state_name=outcome.state.name,
+            track_id=outcome.track_id,
+            label=outcome.label,
+            score=float(outcome.score),
+            score_threshold=float(threshold),
+            frames_tracked=outcome.frames_tracked,
+            frames_lost=outcome.frames_lost,
+            image_width=width,
+            image_height=height,
+            bbox=bbox,
+            model=model,
+            backend=backend,
+            message=outcome.message,
+            **normalized_fields(outcome.box, width, height),
+            processing_latency_ms=float(sum(outcome.timings_ms.values())),
+        )
+        array = build(s, DETECTIONS_TYPE, header=header, detections=detections)
+        self._writer.write(self._detections, frame.log_ns, s.serialize_cdr(array, DETECTIONS_TYPE))
+        self._writer.write(self._status, frame.log_ns, s.serialize_cdr(status, STATUS_TYPE))
+
+    def _bbox(self, box: np.ndarray | None):
+        s = self.store
+        x, y, w, h = (float(v) for v in box) if box is not None else (0.0, 0.0, 0.0, 0.0)
+        center = build(
+            s,
+            "vision_msgs/msg/Pose2D",
+            position=build(s, "vision_msgs/msg/Point2D", x=x + w / 2, y=y + h / 2),
+        )
+        return build(s, "vision_msgs/msg/BoundingBox2D", center=center, size_x=w, size_y=h)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def write_image_bag(
+    path: str | Path,
+    frames: list[np.ndarray],
+    stamps_ns: list[int],
+    topic: str = "/camera/image_raw",
+    storage: str = "mcap",
+    compressed: bool = False,
+    encoding: str = "rgb8",
+    extra: dict[str, list[tuple[int, Any, str]]] | None = None,
+) -> Path:
+    """A camera bag from RGB frames (raw in `encoding`, or JPEG when compressed); `extra` adds
+    {topic: [(stamp_ns, message, msgtype)]}. Used by the demo and the tests."""
+    import cv2
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from ..core.images import encode_raw
+
+    s = typestore()
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    msgtype = IMAGE_TYPES[1] if compressed else IMAGE_TYPES[0]
+    with Writer(Path(path), version=BAG_VERSION, storage_plugin=plugin) as writer:
+        conn = writer.add_connection(topic + ("/compressed" if compressed else ""), msgtype, typestore=s)
+        for rgb, stamp in zip(frames, stamps_ns, strict=True):
+            header = build(
+                s,
+                "std_msgs/msg/Header",
+                frame_id="camera",
+                stamp=build(
+                    s,
+                    "builtin_interfaces/msg/Time",
+                    sec=stamp // 1_000_000_000,
+                    nanosec=stamp % 1_000_000_000,
+                ),
+            )
+            if compressed:
+                ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+                msg = build(
+                    s, msgtype, header=header, format="jpeg", data=np.frombuffer(jpeg.tobytes(), np.uint8)
+                )
+            else:
+                data, step = encode_raw(rgb, encoding)
+                msg = build(
+                    s,
+                    msgtype,
+                    header=header,
+                    height=rgb.shape[0],
+                    width=rgb.shape[1],
+                    encoding=encoding,
+                    step=step,
+                    data=np.frombuffer(data, np.uint8),
+                )
+            writer.write(conn, stamp, s.serialize_cdr(msg, msgtype))
+        for extra_topic, items in (extra or {}).items():
+            conn = writer.add_connection(extra_topic, items[0][2], typestore=s)
+            for stamp, msg, extra_type in items:
+                writer.write(conn, stamp, s.serialize_cdr(msg, extra_type))
+    return Path(path)

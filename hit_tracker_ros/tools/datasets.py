@@ -1,0 +1,142 @@
+"""Tracking datasets in their published layouts (OTB, LaSOT, GOT-10k) and rosbags with ground truth."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def load_boxes(path: str | Path) -> np.ndarray:
+    """(N, 4) boxes from a text file, one [x, y, w, h] per line, separated by commas, tabs or
+    spaces; 'NaN' (or empty) lines become NaN rows (invalid frames)."""
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        parts = [p for p in re.split(r"[,\t ]+", line.strip()) if p]
+        rows.append([float(p) for p in parts[:4]] if len(parts) >= 4 else [np.nan] * 4)
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+
+@dataclass
+class Sequence:
+    """A sequence: frames from image files (or held in memory, for bags), ground truth and
+    optional visibility flags. Picklable, so sequences can run in worker processes."""
+
+    name: str
+    ground_truth: np.ndarray
+    image_paths: list[Path] = field(default_factory=list)
+    images: list[np.ndarray] | None = None
+    visible: np.ndarray | None = None
+
+    @property
+    def frame_count(self) -> int:
+        return min(len(self.images if self.images is not None else self.image_paths), len(self.ground_truth))
+
+    def load_frame(self, i: int) -> np.ndarray:
+        if self.images is not None:
+            return self.images[i]
+        bgr = cv2.imread(str(self.image_paths[i]), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise OSError(f"cannot read {self.image_paths[i]}")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for i in range(self.frame_count):
+            yield self.load_frame(i)
+
+
+def _image_sequence(
+    name: str, images: list[Path], gt: np.ndarray, visible: np.ndarray | None = None
+) -> Sequence:
+    n = min(len(images), len(gt))
+    return Sequence(name, gt[:n], image_paths=images[:n], visible=None if visible is None else visible[:n])
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _flags(path: Path) -> np.ndarray | None:
+    if not path.exists():
+        return None
+    return np.array([int(v) for v in re.split(r"[,\s]+", path.read_text().strip()) if v], dtype=bool)
+
+
+def otb(root: Path) -> list[Sequence]:
+    """root/<seq>/img/*.jpg with groundtruth_rect.txt (OTB-2015 layout)."""
+    out = []
+    for gt_file in sorted(root.glob("*/groundtruth_rect*.txt")):
+        seq = gt_file.parent
+        out.append(_image_sequence(seq.name, _images(seq / "img"), load_boxes(gt_file)))
+    return out
+
+
+def lasot(root: Path) -> list[Sequence]:
+    """root/<category>/<category-N>/img/*.jpg with groundtruth.txt, full_occlusion.txt and
+    out_of_view.txt (the target counts as visible unless fully occluded or out of view)."""
+    out = []
+    for gt_file in sorted(root.glob("**/groundtruth.txt")):
+        seq = gt_file.parent
+        if not (seq / "img").is_dir():
+            continue
+        gt = load_boxes(gt_file)
+        occluded, out_of_view = _flags(seq / "full_occlusion.txt"), _flags(seq / "out_of_view.txt")
+        visible = None
+        if occluded is not None and out_of_view is not None:
+            visible = ~(occluded[: len(gt)] | out_of_view[: len(gt)])
+        out.append(_image_sequence(seq.name, _images(seq / "img"), gt, visible))
+    return out
+
+
+def got10k(root: Path) -> list[Sequence]:
+    """root/<seq>/*.jpg with groundtruth.txt (and absence.label: 1 = target absent)."""
+    out = []
+    for gt_file in sorted(root.glob("*/groundtruth.txt")):
+        seq = gt_file.parent
+        absent = _flags(seq / "absence.label")
+        out.append(
+            _image_sequence(seq.name, _images(seq), load_boxes(gt_file), None if absent is None else ~absent)
+        )
+    return out
+
+
+LAYOUTS = {"otb": otb, "lasot": lasot, "got10k": got10k}
+
+
+def load_dataset(layout: str, root: str | Path) -> list[Sequence]:
+    root = Path(root)
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout}; use one of {', '.join(LAYOUTS)}")
+    sequences = LAYOUTS[layout](root)
+    if not sequences:
+        raise ValueError(f"no {layout} sequence found under {root}")
+    return sequences
+
+
+def bag_sequence(
+    bag: str | Path, topic: str, gt_file: str | Path | None = None, gt_topic: str | None = None
+) -> Sequence:
+    """A sequence from a camera topic of a bag, ground truth from a file (one box per frame) or
+    from a Detection2D(Array) topic matched by header stamp (frames without one are invalid)."""
+    from .bags import read_boxes, read_frames
+
+    total, frames = read_frames(bag, topic)
+    images, stamps = [], []
+    for frame in frames:
+        images.append(frame.rgb)
+        stamps.append(frame.stamp_ns)
+    if gt_file is not None:
+        gt = load_boxes(gt_file)
+    elif gt_topic is not None:
+        by_stamp = read_boxes(bag, gt_topic)
+        gt = np.array([by_stamp.get(s, [np.nan] * 4) for s in stamps], dtype=np.float64)
+    else:
+        raise ValueError("a bag sequence needs ground truth: a file or a topic")
+    name = f"{Path(bag).name}{topic.replace('/', '_')}"
+    return Sequence(name, gt[: len(images)], images=images)

@@ -1,0 +1,258 @@
+"""One-pass evaluation (OPE) of trackers over OTB / LaSOT / GOT-10k folders or bags with ground truth.
+
+  python -m hit_tracker_ros.tools.evaluate --dataset otb ~/data/OTB100 --tracker csrt \\
+      --tracker hit_tiny:models/HiT_Tiny.pth.tar:onnxruntime --jobs 2 --out out/eval
+  python -m hit_tracker_ros.tools.evaluate --bag field.mcap --topic /camera/image_raw --gt gt.txt \\
+      --tracker csrt --out out/eval_field
+
+Writes OUT/results/<tracker>/<sequence>.txt (boxes, one line per frame), OUT/report.md and
+OUT/report.json (per-sequence and overall AUC, precision@20px, normalized precision@0.2, FPS) and
+OUT/success.png, OUT/precision.png, OUT/norm_precision.png (all trackers in each plot). Metrics:
+hit_tracker_ros.tools.metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics
+from .datasets import Sequence, bag_sequence, load_dataset
+from .progress import Progress
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    """MODEL[:CHECKPOINT[:BACKEND]] as given on the command line."""
+
+    model: str
+    checkpoint: str | None = None
+    backend: str = "auto"
+
+    @classmethod
+    def parse(cls, text: str) -> TrackerSpec:
+        parts = text.split(":")
+        return cls(
+            parts[0],
+            parts[1] if len(parts) > 1 and parts[1] else None,
+            parts[2] if len(parts) > 2 else "auto",
+        )
+
+    @property
+    def name(self) -> str:
+        return self.model if self.backend == "auto" else f"{self.model}-{self.backend}"
+
+
+def run_sequence(spec: TrackerSpec, seq: Sequence) -> tuple[np.ndarray, float]:
+    """Track `seq` from its first valid ground-truth box; (N, 4) predictions, FPS."""
+    from ..core.registry import build_tracker
+
+    tracker = build_tracker(spec.model, checkpoint=spec.checkpoint, backend=spec.backend)
+    gt = seq.ground_truth
+    start_index = int(np.argmax(np.all(np.isfinite(gt), axis=1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)))
+    pred = np.zeros((seq.frame_count, 4))
+    pred[: start_index + 1] = gt[start_index]
+    seconds = 0.0
+    for i, frame in enumerate(seq.frames()):
+        if i < start_index:
+            continue
+        if i == start_index:
+            tracker.initialize(frame, gt[start_index])
+            continue
+        t0 = time.perf_counter()
+        pred[i] = tracker.track(frame).box
+        seconds += time.perf_counter() - t0
+    tracked = seq.frame_count - start_index - 1
+    return pred, tracked / seconds if seconds > 0 else float("nan")
+
+
+def _task(args: tuple[TrackerSpec, Sequence]) -> tuple[str, str, np.ndarray, float]:
+    spec, seq = args
+    pred, fps = run_sequence(spec, seq)
+    return spec.name, seq.name, pred, fps
+
+
+def evaluate(
+    sequences: list[Sequence], specs: list[TrackerSpec], out: Path, jobs: int = 1, progress: bool = True
+) -> dict:
+    """Run every tracker on every sequence (in `jobs` processes), score, write results and report."""
+    tasks = [(spec, seq) for spec in specs for seq in sequences]
+    results: dict[str, dict[str, tuple[np.ndarray, float]]] = {spec.name: {} for spec in specs}
+    bar = Progress(len(tasks), label="sequences", enabled=progress)
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for n, (tracker, seq, pred, fps) in enumerate(pool.map(_task, tasks), start=1):
+                results[tracker][seq] = (pred, fps)
+                bar.update(n)
+    else:
+        for n, task in enumerate(tasks, start=1):
+            tracker, seq, pred, fps = _task(task)
+            results[tracker][seq] = (pred, fps)
+            bar.update(n)
+    bar.close()
+    report = score(sequences, results)
+    write_outputs(out, sequences, results, report)
+    return report
+
+
+def score(sequences: list[Sequence], results: dict) -> dict:
+    report: dict = {"sequences": [s.name for s in sequences], "trackers": {}}
+    for tracker, per_seq in results.items():
+        curves = {
+            s.name: metrics.sequence_curves(per_seq[s.name][0], s.ground_truth, s.visible) for s in sequences
+        }
+        overall = metrics.dataset_scores(list(curves.values()))
+        report["trackers"][tracker] = {
+            "overall": {
+                "auc": overall.auc,
+                "precision_20": overall.precision_20,
+                "norm_precision_20": overall.norm_precision_20,
+                "fps_mean": float(np.nanmean([per_seq[s.name][1] for s in sequences])),
+                "success_curve": overall.success.tolist(),
+                "precision_curve": overall.precision.tolist(),
+                "norm_precision_curve": overall.norm_precision.tolist(),
+            },
+            "per_sequence": {
+                name: {
+                    "auc": c.auc,
+                    "precision_20": c.precision_20,
+                    "norm_precision_20": c.norm_precision_20,
+                    "mean_iou": c.mean_iou,
+                    "valid_frames": c.valid_frames,
+                    "fps": per_seq[name][1],
+                }
+                for name, c in curves.items()
+            },
+        }
+    return report
+
+
+def write_outputs(out: Path, sequences: list[Sequence], results: dict, report: dict) -> None:
+    for tracker, per_seq in results.items():
+        folder = out / "results" / tracker
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, (pred, _) in per_seq.items():
+            np.savetxt(folder / f"{name}.txt", pred, fmt="%.3f", delimiter=",")
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "report.md").write_text(markdown(report))
+    plot(report, out)
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        "# OPE report",
+        "",
+        "| tracker | AUC | precision@20px | norm. precision@0.2 | FPS |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for tracker, r in report["trackers"].items():
+        o = r["overall"]
+        lines.append(
+            f"| {tracker} | {100 * o['auc']:.1f} | {100 * o['precision_20']:.1f} | "
+            f"{100 * o['norm_precision_20']:.1f} | {o['fps_mean']:.1f} |"
+        )
+    lines += ["", "## Per sequence (AUC / precision@20px / norm. precision@0.2)", ""]
+    trackers = list(report["trackers"])
+    lines += ["| sequence | " + " | ".join(trackers) + " |", "| --- |" + " --- |" * len(trackers)]
+    for seq in report["sequences"]:
+        cells = []
+        for t in trackers:
+            s = report["trackers"][t]["per_sequence"][seq]
+            cells.append(
+                f"{100 * s['auc']:.1f} / {100 * s['precision_20']:.1f} / {100 * s['norm_precision_20']:.1f}"
+            )
+        lines.append(f"| {seq} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, out: Path) -> None:
+    """Success, precision and normalized-precision plots, every tracker in each (legend: score)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = (
+        ("success", metrics.OVERLAP_THRESHOLDS, "success_curve", "auc", "Overlap threshold", "Success rate"),
+        (
+            "precision",
+            metrics.CENTER_THRESHOLDS,
+            "precision_curve",
+            "precision_20",
+            "Location error threshold (px)",
+            "Precision",
+        ),
+        (
+            "norm_precision",
+            metrics.NORM_CENTER_THRESHOLDS,
+            "norm_precision_curve",
+            "norm_precision_20",
+            "Normalized location error threshold",
+            "Normalized precision",
+        ),
+    )
+    for name, x, curve_key, score_key, xlabel, ylabel in kinds:
+        fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+        ranked = sorted(report["trackers"].items(), key=lambda kv: -kv[1]["overall"][score_key])
+        for tracker, r in ranked:
+            ax.plot(
+                x,
+                r["overall"][curve_key],
+                label=f"{tracker} [{100 * r['overall'][score_key]:.1f}]",
+                linewidth=2,
+            )
+        ax.set(xlabel=xlabel, ylabel=ylabel, ylim=(0, 1.02), title=f"{ylabel} plots of OPE")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower left" if name == "success" else "lower right")
+        fig.tight_layout()
+        fig.savefig(out / f"{name}.png")
+        plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--dataset", nargs=2, metavar=("LAYOUT", "ROOT"), help="otb|lasot|got10k and its folder"
+    )
+    parser.add_argument(
+        "--bag", type=Path, help="evaluate on a bag instead (with --topic and --gt/--gt-topic)"
+    )
+    parser.add_argument("--topic", default=None)
+    parser.add_argument("--gt", type=Path, default=None)
+    parser.add_argument("--gt-topic", default=None)
+    parser.add_argument(
+        "--tracker",
+        action="append",
+        required=True,
+        type=TrackerSpec.parse,
+        help="MODEL[:CHECKPOINT[:BACKEND]], repeatable",
+    )
+    parser.add_argument("--max-sequences", type=int, default=None)
+    parser.add_argument("--jobs", type=int, default=1, help="sequences run in this many processes")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if (args.dataset is None) == (args.bag is None):
+        parser.error("give --dataset LAYOUT ROOT or --bag BAG")
+    if args.bag is not None:
+        if not args.topic:
+            parser.error("--bag needs --topic")
+        sequences = [bag_sequence(args.bag, args.topic, args.gt, args.gt_topic)]
+    else:
+        sequences = load_dataset(*args.dataset)[: args.max_sequences]
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = evaluate(sequences, args.tracker, args.out, args.jobs, not args.no_progress)
+    print(markdown(report).split("## Per sequence")[0].strip())
+    print(f"\nwritten: {args.out / 'report.md'}, report.json, success.png, precision.png, norm_precision.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

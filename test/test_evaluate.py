@@ -1,0 +1,125 @@
+"""OPE evaluation over OTB / LaSOT / GOT-10k layouts and a bag, with reports and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
+from hit_tracker_ros.tools.bags import write_image_bag
+from hit_tracker_ros.tools.datasets import load_dataset
+from hit_tracker_ros.tools.evaluate import main as evaluate_main
+
+
+def write_frames(
+    folder: Path, scene: SyntheticScene, n: int, name=lambda i: f"{i + 1:04d}.jpg"
+) -> np.ndarray:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        cv2.imwrite(
+            str(folder / name(i)),
+            cv2.cvtColor(scene.frame(i), cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, 95],
+        )
+    return np.array([scene.truth(i) for i in range(n)])
+
+
+def fake_datasets(root: Path, n: int = 20) -> dict[str, Path]:
+    scenes = [SyntheticScene(SceneConfig(n_frames=6 * n, seed=s, occlusion_frames=(0, 0))) for s in (1, 2)]
+    for k, scene in enumerate(scenes):
+        gt = write_frames(root / "otb" / f"Seq{k}" / "img", scene, n)
+        np.savetxt(root / "otb" / f"Seq{k}" / "groundtruth_rect.txt", gt, fmt="%d", delimiter=",")
+        seq = root / "lasot" / "car" / f"car-{k + 1}"
+        gt = write_frames(seq / "img", scene, n, name=lambda i: f"{i + 1:08d}.jpg")
+        gt[5] = [0, 0, 0, 0]  # an invalid annotation
+        np.savetxt(seq / "groundtruth.txt", gt, fmt="%d", delimiter=",")
+        flags = np.zeros(n, dtype=int)
+        flags[6] = 1
+        (seq / "full_occlusion.txt").write_text(",".join(map(str, flags)))
+        (seq / "out_of_view.txt").write_text(",".join(["0"] * n))
+        seq = root / "got10k" / f"GOT-10k_Val_{k:06d}"
+        gt = write_frames(seq, scene, n, name=lambda i: f"{i + 1:08d}.jpg")
+        np.savetxt(seq / "groundtruth.txt", gt, fmt="%.4f", delimiter=",")
+        (seq / "absence.label").write_text("\n".join(["0"] * n))
+    return {layout: root / layout for layout in ("otb", "lasot", "got10k")}
+
+
+def test_layouts_are_read(tmp_path):
+    roots = fake_datasets(tmp_path, n=8)
+    for layout, root in roots.items():
+        seqs = load_dataset(layout, root)
+        assert len(seqs) == 2 and seqs[0].frame_count == 8
+        assert next(seqs[0].frames()).shape == (240, 320, 3)
+    lasot = load_dataset("lasot", roots["lasot"])[0]
+    assert lasot.visible is not None and not lasot.visible[6] and lasot.visible[5]
+
+
+def test_ope_report_tables_and_plots(tmp_path):
+    roots = fake_datasets(tmp_path)
+    out = tmp_path / "eval"
+    assert (
+        evaluate_main(
+            [
+                "--dataset",
+                "lasot",
+                str(roots["lasot"]),
+                "--tracker",
+                "csrt",
+                "--tracker",
+                "csrt::opencv",
+                "--jobs",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["trackers"]) == {"csrt", "csrt-opencv"}  # several trackers, one report and plot
+    overall = report["trackers"]["csrt"]["overall"]
+    assert 0.5 < overall["auc"] <= 20 / 21 and overall["precision_20"] > 0.9
+    assert len(overall["success_curve"]) == 21 and len(overall["precision_curve"]) == 51
+    per_seq = report["trackers"]["csrt"]["per_sequence"]
+    assert (
+        set(per_seq) == {"car-1", "car-2"} and per_seq["car-1"]["valid_frames"] == 18
+    )  # frames 5 and 6 skipped
+    for png in ("success.png", "precision.png", "norm_precision.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (out / "report.md").read_text()
+    assert "| csrt |" in table and "| car-1 |" in table
+    boxes = np.loadtxt(out / "results" / "csrt" / "car-1.txt", delimiter=",")
+    assert boxes.shape == (20, 4)
+
+
+def test_bag_with_ground_truth_file(tmp_path):
+    scene = SyntheticScene(SceneConfig(n_frames=120, occlusion_frames=(0, 0)))  # slow motion: first 15 frames
+    write_image_bag(
+        tmp_path / "cam", [scene.frame(i) for i in range(15)], [10**18 + i * 10**7 for i in range(15)]
+    )
+    np.savetxt(tmp_path / "gt.txt", [scene.truth(i) for i in range(15)], delimiter=",")
+    out = tmp_path / "eval"
+    assert (
+        evaluate_main(
+            [
+                "--bag",
+                str(tmp_path / "cam"),
+                "--topic",
+                "/camera/image_raw",
+                "--gt",
+                str(tmp_path / "gt.txt"),
+                "--tracker",
+                "csrt",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert report["trackers"]["csrt"]["overall"]["precision_20"] == 1.0
