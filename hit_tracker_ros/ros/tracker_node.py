@@ -26,6 +26,7 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 from hit_tracker_ros.msg import TrackerStatus
 from hit_tracker_ros.srv import InitTarget
 
+from ..core.annotate import draw_track
 from ..core.boxes import InvalidBoxError, validate_box
 from ..core.frame_cache import FrameCache
 from ..core.images import ImageDecodeError
@@ -35,7 +36,6 @@ from ..core.stats import RateMeter, SampleWindow
 from ..core.timing import StageTimer
 from ..core.types import TrackState
 from .conversions import bbox_to_xywh, image_to_rgb, make_detection, rgb_to_image, stamp_to_ns
-from .debug_image import draw_track
 from .parameters import PARAMETERS
 from .status import STAGES, make_diagnostics, make_status
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..core.annotate import draw_track
 from ..core.registry import build_tracker
 from ..core.session import StepOutcome, TrackingSession
 from ..core.types import TrackState
@@ -116,8 +117,6 @@ class Outputs:
             self._write_video(frame.rgb, outcome)
 
     def _write_video(self, rgb: np.ndarray, outcome: StepOutcome) -> None:
-        from ..ros.debug_image import draw_track
-
         if self._video is None:
             h, w = rgb.shape[:2]
             self._video = cv2.VideoWriter(str(self._video_path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (w, h))

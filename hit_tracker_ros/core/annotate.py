@@ -1,12 +1,12 @@
-"""The annotated image of ~/debug_image (also used by the demo)."""
+"""Annotated frames: the node's ~/debug_image and the replay video."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from ..core.session import StepOutcome
-from ..core.types import TrackState
+from .session import StepOutcome
+from .types import TrackState
 
 STATE_COLORS = {
     TrackState.TRACKING: (40, 220, 40),
