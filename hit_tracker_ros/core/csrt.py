@@ -90,8 +90,10 @@ def _build(
     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     device: str = "cpu",
     fp16: bool = False,
+    **backend_options,
 ) -> CsrtTracker:
-    """CSRT runs on the CPU through OpenCV; `device` and `fp16` do not apply to it."""
+    """CSRT runs on the CPU through OpenCV; `device`, `fp16` and the options of the accelerated
+    backends (engine cache, TensorRT precision, ...) do not apply to it."""
     return CsrtTracker(score_threshold)
 
 

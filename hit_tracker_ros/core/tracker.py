@@ -41,6 +41,8 @@ class Tracker(ABC):
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}")
         self.score_threshold = float(score_threshold)
+        # How the backend was chosen (for diagnostics): selection report, verification, engine.
+        self.backend_info: dict[str, str] = {}
         self._state = TrackState.IDLE
         self._image_size: tuple[int, int] | None = None
 

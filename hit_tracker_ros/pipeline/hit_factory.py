@@ -6,6 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
+
 from ..core.registry import register_model
 from ..core.tracker import DEFAULT_SCORE_THRESHOLD
 from ..models.specs import HIT_INPUTS, HIT_OUTPUTS, HIT_VARIANTS
@@ -75,6 +77,130 @@ def _onnx_for(variant: str, checkpoint: Path) -> Path:
     return export_hit(variant, checkpoint, out)[0]
 
 
+def verification_inputs(variant: str) -> list[dict]:
+    """Realistic fixed inputs for verifying a backend: template/search crops of the synthetic
+    scene made by the real pipeline (random noise would give degenerate boxes)."""
+    from ..core.synthetic import SyntheticScene
+    from .crop import normalize, sample_target
+
+    c = HIT_VARIANTS[variant]
+    scene = SyntheticScene()
+    template, _ = sample_target(scene.frame(0), scene.truth(0), c.template_factor, c.template_size)
+    feeds = []
+    for i in (1, 20, 40):
+        search, _ = sample_target(scene.frame(i), scene.truth(i - 1), c.search_factor, c.search_size)
+        feeds.append({"search": normalize(search), "template": normalize(template)})
+    return feeds
+
+
+def decode_boxes(outputs: dict) -> np.ndarray:
+    """pred_boxes (cx, cy, w, h) -> (N, 4) corners, for backend verification."""
+    b = outputs["pred_boxes"].reshape(-1, 4)
+    return np.concatenate([b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2], axis=1)
+
+
+def _candidates(variant: str, path: Path, is_onnx: bool, opts: dict) -> list:
+    """The `auto` chain for HiT (see backends.select)."""
+    from ..backends.engine_cache import EngineCache
+    from ..backends.onnx_runner import OnnxRunner, tensorrt_ep_options
+    from ..backends.select import Candidate
+    from ..backends.tensorrt_runner import build_engine, engine_key, load_engine, tensorrt_unavailable
+
+    onnx = (lambda: path) if is_onnx else (lambda: _onnx_for(variant, path))
+    precision = opts["trt_precision"]
+
+    def ort_provider(name: str):
+        def unavailable() -> str | None:
+            import onnxruntime as ort
+
+            return None if name in ort.get_available_providers() else f"{name} not in this onnxruntime"
+
+        return unavailable
+
+    def torch_cuda_unavailable() -> str | None:
+        if is_onnx:
+            return "needs the PyTorch checkpoint"
+        try:
+            import torch
+        except ImportError:
+            return "torch is not installed"
+        return None if torch.cuda.is_available() else "no CUDA device"
+
+    def tensorrt_engine():
+        onnx_path = onnx()
+        options = {"workspace_mb": opts["trt_workspace_mb"], "dla_core": opts["trt_dla_core"]}
+        c = HIT_VARIANTS[variant]
+        shapes = {
+            "search": [1, 3, c.search_size, c.search_size],
+            "template": [1, 3, c.template_size, c.template_size],
+        }
+        key = engine_key(onnx_path, precision, shapes, options)
+        cache = EngineCache(opts["engine_cache_dir"])
+        runner, entry = cache.get_or_build(
+            onnx_path.name,
+            key,
+            lambda: build_engine(onnx_path, precision, opts["trt_workspace_mb"], opts["trt_dla_core"]),
+            lambda data: load_engine(data, precision),
+        )
+        runner.engine_entry = entry
+        return runner
+
+    torch_only = "needs the PyTorch checkpoint" if is_onnx else None
+    return [
+        Candidate(f"tensorrt-{precision}", tensorrt_unavailable, tensorrt_engine),
+        Candidate(
+            "onnxruntime-tensorrt",
+            ort_provider("TensorrtExecutionProvider"),
+            lambda: OnnxRunner(
+                onnx(),
+                ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+                tensorrt_ep_options(opts["engine_cache_dir"], precision == "fp16"),
+            ),
+        ),
+        Candidate(
+            "onnxruntime-cuda",
+            ort_provider("CUDAExecutionProvider"),
+            lambda: OnnxRunner(onnx(), ("CUDAExecutionProvider", "CPUExecutionProvider")),
+        ),
+        Candidate(
+            "torch-cuda", torch_cuda_unavailable, lambda: _torch_runner(variant, path, "cuda", opts["fp16"])
+        ),
+        Candidate(
+            "onnxruntime",
+            ort_provider("CPUExecutionProvider"),
+            lambda: OnnxRunner(onnx(), ("CPUExecutionProvider",)),
+            verify=False,
+        ),
+        Candidate(
+            "torch", lambda: torch_only, lambda: _torch_runner(variant, path, "cpu", False), verify=False
+        ),
+    ]
+
+
+def _torch_runner(variant: str, path: Path, device: str, fp16: bool):
+    from ..backends.torch_runner import TorchRunner
+
+    return TorchRunner(load_hit_network(variant, path), HIT_INPUTS, HIT_OUTPUTS, device, fp16)
+
+
+def _reference(variant: str, path: Path, is_onnx: bool):
+    """FP32 CPU reference for verification."""
+    if is_onnx:
+        from ..backends.onnx_runner import OnnxRunner
+
+        return OnnxRunner(path, ("CPUExecutionProvider",))
+    return _torch_runner(variant, path, "cpu", False)
+
+
+BACKEND_OPTION_DEFAULTS = {
+    "engine_cache_dir": "models/engines",
+    "trt_precision": "fp16",
+    "trt_workspace_mb": 0,
+    "trt_dla_core": -1,
+    "min_verification_iou": 0.98,
+}
+
+
 def build_hit_tracker(
     variant: str,
     checkpoint: str | Path | None,
@@ -82,30 +208,80 @@ def build_hit_tracker(
     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     device: str = "cpu",
     fp16: bool = False,
+    **backend_options,
 ) -> HiTTracker:
-    """checkpoint: the authors' .pth(.tar) or a bare state dict, or an exported .onnx (ONNX Runtime
-    only). backend: torch | onnxruntime | auto (onnxruntime for .onnx files, else torch)."""
+    """checkpoint: the authors' .pth(.tar) or a bare state dict, or an exported .onnx.
+    backend: auto (the fallback chain of backends.select) | tensorrt | onnxruntime | torch.
+    backend_options: engine_cache_dir, trt_precision (fp16|fp32), trt_workspace_mb, trt_dla_core,
+    min_verification_iou (see BACKEND_OPTION_DEFAULTS)."""
+    from ..backends.select import select_backend
+
+    unknown = set(backend_options) - set(BACKEND_OPTION_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown backend options: {sorted(unknown)}")
+    opts = {**BACKEND_OPTION_DEFAULTS, **backend_options, "fp16": fp16}
     if not checkpoint:
         raise ValueError(f"{variant} needs a checkpoint. {CHECKPOINT_HELP}")
     path = Path(checkpoint).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found. {CHECKPOINT_HELP}")
     is_onnx = path.suffix == ".onnx"
+    candidates = {c.name: c for c in _candidates(variant, path, is_onnx, opts)}
     if backend == "auto":
-        backend = "onnxruntime" if is_onnx else "torch"
-    if backend == "torch":
+        chain = list(candidates.values())
+    elif backend == "tensorrt":
+        chain = [candidates[f"tensorrt-{opts['trt_precision']}"]]
+    elif backend == "onnxruntime":
+        from ..backends.onnx_runner import OnnxRunner, tensorrt_ep_options
+
+        onnx_path = path if is_onnx else _onnx_for(variant, path)
+        runner = OnnxRunner(
+            onnx_path,
+            provider_options=tensorrt_ep_options(opts["engine_cache_dir"], opts["trt_precision"] == "fp16"),
+        )
+        return _tracker(variant, runner, score_threshold, {"backend_selection": "requested onnxruntime"})
+    elif backend == "torch":
         if is_onnx:
             raise ValueError("backend 'torch' needs the PyTorch checkpoint, not an .onnx file")
-        from ..backends.torch_runner import TorchRunner
-
-        runner = TorchRunner(load_hit_network(variant, path), HIT_INPUTS, HIT_OUTPUTS, device, fp16)
-    elif backend == "onnxruntime":
-        from ..backends.onnx_runner import OnnxRunner
-
-        runner = OnnxRunner(path if is_onnx else _onnx_for(variant, path))
+        runner = _torch_runner(variant, path, device, fp16)
+        return _tracker(variant, runner, score_threshold, {"backend_selection": "requested torch"})
     else:
-        raise ValueError(f"unknown backend '{backend}' for {variant}; use torch, onnxruntime or auto")
-    return HiTTracker(variant, runner, score_threshold)
+        raise ValueError(
+            f"unknown backend '{backend}' for {variant}; use auto, tensorrt, onnxruntime or torch"
+        )
+
+    def record(name: str, runner, verification: dict, accepted: bool) -> None:
+        entry = getattr(runner, "engine_entry", None)
+        if entry is not None:
+            from ..backends.engine_cache import EngineCache
+
+            EngineCache(opts["engine_cache_dir"]).record(
+                entry.path,
+                verification={**verification, "accepted": accepted, "min_iou": opts["min_verification_iou"]},
+            )
+
+    selection = select_backend(
+        chain,
+        lambda: _reference(variant, path, is_onnx),
+        verification_inputs(variant),
+        decode_boxes,
+        opts["min_verification_iou"],
+        record,
+    )
+    info = {"backend_selection": selection.report()}
+    if selection.verification:
+        info["verification_iou"] = f"{selection.verification['iou']:.4f}"
+        info["verification_max_box_diff"] = f"{selection.verification['max_box_diff']:.3g}"
+    entry = getattr(selection.runner, "engine_entry", None)
+    if entry is not None:
+        info["engine"] = f"{entry.path} ({'rebuilt: ' + entry.reason if entry.rebuilt else 'cache hit'})"
+    return _tracker(variant, selection.runner, score_threshold, info)
+
+
+def _tracker(variant: str, runner, score_threshold: float, info: dict[str, str]) -> HiTTracker:
+    tracker = HiTTracker(variant, runner, score_threshold)
+    tracker.backend_info = info
+    return tracker
 
 
 def _register() -> None:

@@ -21,6 +21,15 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("backend", "auto", "inference backend: auto, or one the model offers (torch, onnxruntime)"),
     ParameterSpec("device", "cpu", "PyTorch device of the torch backend: cpu or cuda[:N]"),
     ParameterSpec("fp16", False, "half precision for the torch backend on CUDA"),
+    ParameterSpec(
+        "engine_cache_dir", "models/engines", "TensorRT engine cache (also ONNX Runtime's TensorRT EP)"
+    ),
+    ParameterSpec("trt_precision", "fp16", "TensorRT engine precision: fp16 or fp32"),
+    ParameterSpec("trt_workspace_mb", 0, "TensorRT builder workspace limit in MiB (0: TensorRT's default)"),
+    ParameterSpec("trt_dla_core", -1, "DLA core for the TensorRT engine (Jetson AGX/NX; -1: GPU only)"),
+    ParameterSpec(
+        "min_verification_iou", 0.98, "accelerated backends whose boxes agree less with FP32 are refused"
+    ),
     ParameterSpec("score_threshold", 0.25, "confidence below which the state is LOST, in [0, 1]", False),
     ParameterSpec("autostart", True, "configure and activate on startup"),
     ParameterSpec("use_compressed", False, "subscribe to image/compressed (jpeg/png) instead of image"),

@@ -85,6 +85,7 @@ class TrackerNode(LifecycleNode):
         self._pubs: dict[str, object] = {}
         self._subs: list[object] = []
         self._model = self._backend = ""
+        self._backend_info: dict[str, str] = {}
         self._config_error = ""
         self._last_error = ""
         self._counts = dict.fromkeys(
@@ -134,6 +135,11 @@ class TrackerNode(LifecycleNode):
                 score_threshold=float(param("score_threshold")),
                 device=str(param("device")),
                 fp16=bool(param("fp16")),
+                engine_cache_dir=str(param("engine_cache_dir")),
+                trt_precision=str(param("trt_precision")),
+                trt_workspace_mb=int(param("trt_workspace_mb")),
+                trt_dla_core=int(param("trt_dla_core")),
+                min_verification_iou=float(param("min_verification_iou")),
             )
         except Exception as exc:  # noqa: BLE001 - any load failure must leave the node alive
             self._config_error = f"configure failed: {exc}"
@@ -141,6 +147,9 @@ class TrackerNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._config_error = ""
         self._model, self._backend = tracker.model, tracker.backend
+        self._backend_info = dict(tracker.backend_info)
+        for key, value in self._backend_info.items():
+            self.get_logger().info(f"{key}: {value}")
         self._session = TrackingSession(tracker)
         self._cache = FrameCache(max(int(param("frame_cache_size")), 1))
         self._pubs = {
@@ -409,8 +418,13 @@ class TrackerNode(LifecycleNode):
             counts = dict(self._counts)
         lifecycle = self._lifecycle_label()
         level, summary = DiagnosticStatus.OK, f"{lifecycle}, {self._state_name}"
+        refused = "refused" in self._backend_info.get("backend_selection", "")
         if self._config_error:
             level, summary = DiagnosticStatus.ERROR, self._config_error
+        elif refused:  # running, but on a fallback: an accelerated engine failed verification
+            level = DiagnosticStatus.ERROR
+            selection = self._backend_info["backend_selection"]
+            summary = f"{lifecycle}, {self._state_name} on {self._backend}; {selection}"
         elif lifecycle != "active":
             level = DiagnosticStatus.WARN
         elif self._input_rate.rate() == 0.0:
@@ -442,6 +456,7 @@ class TrackerNode(LifecycleNode):
         }
         for stage in STAGES:
             values[f"{stage}_ms"] = self._stage_ms[stage].summary()["median"]
+        values.update(self._backend_info)  # backend_selection, verification_iou, engine
         values["last_error"] = self._last_error
         self._diag_pub.publish(
             make_diagnostics(

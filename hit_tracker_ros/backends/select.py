@@ -1,0 +1,100 @@
+"""Backend selection for `backend: auto`, and verification of accelerated backends.
+
+The chain, fastest first: TensorRT -> ONNX Runtime (TensorRT EP, then CUDA EP) -> PyTorch CUDA
+-> ONNX Runtime CPU -> PyTorch CPU. The first one that is installed, is created without error and
+passes verification is used. Every skipped candidate is reported with the reason.
+Verification runs fixed inputs through the candidate and an FP32 CPU reference and compares the
+predicted boxes. A candidate whose IoU with the reference is below `min_iou` is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BoxDecoder = Callable[[dict[str, np.ndarray]], np.ndarray]  # outputs -> (N, 4) x1, y1, x2, y2
+
+
+@dataclass
+class Candidate:
+    """One backend option: `unavailable()` says why it cannot be used (None: it can)."""
+
+    name: str
+    unavailable: Callable[[], str | None]
+    create: Callable[[], object]
+    verify: bool = True  # accelerated/lower-precision paths are checked against the reference
+
+
+@dataclass
+class Selection:
+    runner: object
+    name: str
+    skipped: list[str] = field(default_factory=list)  # "name: reason"
+    verification: dict[str, float] | None = None
+
+    def report(self) -> str:
+        return "; ".join(self.skipped) if self.skipped else "first choice"
+
+
+def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise IoU of (N, 4) corner boxes (corners sorted first, so flipped boxes still compare)."""
+    a = np.concatenate([np.minimum(a[:, :2], a[:, 2:]), np.maximum(a[:, :2], a[:, 2:])], axis=1)
+    b = np.concatenate([np.minimum(b[:, :2], b[:, 2:]), np.maximum(b[:, :2], b[:, 2:])], axis=1)
+    wh = np.clip(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]), 0, None)
+    inter = wh.prod(axis=1)
+    union = (a[:, 2:] - a[:, :2]).prod(axis=1) + (b[:, 2:] - b[:, :2]).prod(axis=1) - inter
+    same = np.all(np.abs(a - b) < 1e-6, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, same.astype(float))
+
+
+def verify_against(
+    runner, reference, inputs: list[dict[str, np.ndarray]], decode: BoxDecoder
+) -> dict[str, float]:
+    """Max |box difference| and minimum IoU of `runner` vs `reference` over `inputs`."""
+    diffs, ious = [], []
+    for feed in inputs:
+        a, b = decode(runner.run(feed)), decode(reference.run(feed))
+        diffs.append(float(np.abs(a - b).max()))
+        ious.append(float(box_iou_xyxy(a, b).min()))
+    return {"max_box_diff": max(diffs), "iou": min(ious)}
+
+
+def select_backend(
+    candidates: list[Candidate],
+    reference: Callable[[], object],
+    inputs: list[dict[str, np.ndarray]],
+    decode: BoxDecoder,
+    min_iou: float = 0.98,
+    on_verified: Callable[[str, object, dict[str, float], bool], None] | None = None,
+) -> Selection:
+    """The first usable and verified candidate, with the reasons the others were skipped."""
+    skipped: list[str] = []
+    reference_runner = None
+    for candidate in candidates:
+        reason = candidate.unavailable()
+        if reason:
+            skipped.append(f"{candidate.name}: {reason}")
+            continue
+        try:
+            runner = candidate.create()
+        except Exception as exc:  # noqa: BLE001 - any failure moves on to the next backend
+            skipped.append(f"{candidate.name}: failed to start ({exc})")
+            continue
+        verification = None
+        if candidate.verify:
+            reference_runner = reference_runner or reference()
+            verification = verify_against(runner, reference_runner, inputs, decode)
+            accepted = verification["iou"] >= min_iou
+            if on_verified:
+                on_verified(candidate.name, runner, verification, accepted)
+            if not accepted:
+                skipped.append(
+                    f"{candidate.name}: refused, verification IoU {verification['iou']:.4f} < {min_iou} "
+                    f"(max box diff {verification['max_box_diff']:.3g})"
+                )
+                continue
+        return Selection(runner, candidate.name, skipped, verification)
+    raise RuntimeError("no usable backend: " + "; ".join(skipped))

@@ -1,0 +1,75 @@
+"""Build TensorRT engines ahead of time (e.g. when flashing a fleet) and list the engine cache.
+
+  python -m hit_tracker_ros.tools.engines build --model hit_tiny --checkpoint models/HiT_Tiny.pth.tar \\
+      --precision fp16 [--workspace-mb 2048] [--dla-core 0] [--cache models/engines]
+  python -m hit_tracker_ros.tools.engines list [--cache models/engines]
+
+`build` exports ONNX if needed, builds (or finds) the engine for this GPU and TensorRT version,
+verifies it against FP32 and records the result in the engine's manifest; an engine that fails
+verification is reported (exit code 1). Needs a CUDA GPU and the `tensorrt` package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def build(args: argparse.Namespace) -> int:
+    from ..pipeline.hit_factory import build_hit_tracker
+
+    tracker = build_hit_tracker(
+        args.model,
+        args.checkpoint,
+        backend="tensorrt",
+        engine_cache_dir=str(args.cache),
+        trt_precision=args.precision,
+        trt_workspace_mb=args.workspace_mb,
+        trt_dla_core=args.dla_core,
+        min_verification_iou=args.min_iou,
+    )
+    print(json.dumps({"backend": tracker.backend, **tracker.backend_info}, indent=2))
+    return 0
+
+
+def list_cache(args: argparse.Namespace) -> int:
+    from ..backends.engine_cache import EngineCache
+
+    entries = EngineCache(args.cache).entries()
+    if not entries:
+        print(f"no engines in {args.cache}")
+    for e in entries:
+        key, ver = e.get("key", {}), e.get("verification", {})
+        print(
+            f"{Path(e['engine']).name}: {key.get('precision')} TensorRT {key.get('tensorrt_version')} on "
+            f"{key.get('gpu_name')} (sm {key.get('compute_capability')}), built {e.get('built_at')} in "
+            f"{e.get('build_seconds')} s, verification IoU {ver.get('iou', 'n/a')} "
+            f"{'accepted' if ver.get('accepted') else 'REFUSED' if ver else ''}"
+            f"{'' if e['engine_present'] else ' (engine file missing)'}"
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="build (or find) and verify an engine")
+    b.add_argument("--model", required=True, choices=("hit_base", "hit_small", "hit_tiny"))
+    b.add_argument("--checkpoint", required=True, type=Path)
+    b.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
+    b.add_argument("--workspace-mb", type=int, default=0)
+    b.add_argument("--dla-core", type=int, default=-1)
+    b.add_argument("--min-iou", type=float, default=0.98)
+    b.add_argument("--cache", type=Path, default=Path("models/engines"))
+    ls = sub.add_parser("list", help="list the cached engines and their manifests")
+    ls.add_argument("--cache", type=Path, default=Path("models/engines"))
+    args = parser.parse_args(argv)
+    return build(args) if args.command == "build" else list_cache(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
