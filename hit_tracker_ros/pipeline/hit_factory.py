@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
+from ..backends.engine_cache import sha256_file
 from ..core.registry import register_model
 from ..core.tracker import DEFAULT_SCORE_THRESHOLD
 from ..models.specs import HIT_INPUTS, HIT_OUTPUTS, HIT_VARIANTS
@@ -41,14 +41,6 @@ def example_inputs(variant: str) -> dict:
     }
 
 
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def export_hit(
     variant: str, checkpoint: str | Path, out: str | Path | None = None
 ) -> tuple[Path, dict[str, float]]:
@@ -61,7 +53,7 @@ def export_hit(
     example = example_inputs(variant)
     export_onnx(net, example, HIT_OUTPUTS, out)
     diffs = verify_onnx(net, out, example, HIT_OUTPUTS)
-    meta = {"variant": variant, "checkpoint_sha256": sha256_of(checkpoint), "max_abs_diff_vs_torch": diffs}
+    meta = {"variant": variant, "checkpoint_sha256": sha256_file(checkpoint), "max_abs_diff_vs_torch": diffs}
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return out, diffs
 
@@ -72,7 +64,7 @@ def _onnx_for(variant: str, checkpoint: Path) -> Path:
     meta_path = out.with_suffix(".json")
     if out.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta.get("checkpoint_sha256") == sha256_of(checkpoint) and meta.get("variant") == variant:
+        if meta.get("checkpoint_sha256") == sha256_file(checkpoint) and meta.get("variant") == variant:
             return out
     return export_hit(variant, checkpoint, out)[0]
 

@@ -20,7 +20,7 @@ from ..core.stats import SampleWindow
 from ..core.types import TrackState
 from ..tools.bags import IMAGE_TYPES, read_frames
 from ..tools.progress import Progress
-from ..tools.replay import InitSpec, Outputs, ReplayResult
+from ..tools.replay import InitSpec, Outputs, ReplayResult, emit, initial_outcome
 from .conversions import bbox_to_xywh
 
 
@@ -91,16 +91,10 @@ def replay_through_node(
                 if not response.success:
                     raise RuntimeError(f"the node refused the initial box: {response.message}")
                 used = validate_box(box, (frame.rgb.shape[1], frame.rgb.shape[0]))
-                outcome = StepOutcome(
-                    TrackState.TRACKING, used, 1.0, response.track_id, "target", 0, 0, "initialized"
-                )
+                outcome = initial_outcome(used, response.track_id, "target")
             else:
                 outcome = status_to_outcome(status)
-            outputs.write(frame, outcome, status.model, status.backend, status.score_threshold)
-            result.outcomes.append(outcome)
-            result.stamps_ns.append(frame.stamp_ns)
-            result.frames += 1
-            bar.update(result.frames)
+            emit(outputs, result, bar, frame, outcome, status.model, status.backend, status.score_threshold)
             frame = next(frames, None)
     except KeyboardInterrupt:
         result.interrupted = True

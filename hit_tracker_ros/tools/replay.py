@@ -129,9 +129,27 @@ class Outputs:
             self._video.release()
 
 
-def initial_outcome(session: TrackingSession, box: np.ndarray) -> StepOutcome:
+def initial_outcome(box: np.ndarray, track_id: str, label: str) -> StepOutcome:
     """What is reported for the init frame: the (clipped) init box, score 1 (OPE convention)."""
-    return StepOutcome(TrackState.TRACKING, box, 1.0, session.track_id, session.label, 0, 0, "initialized")
+    return StepOutcome(TrackState.TRACKING, box, 1.0, track_id, label, 0, 0, "initialized")
+
+
+def emit(
+    outputs: Outputs,
+    result: ReplayResult,
+    bar: Progress,
+    frame: BagFrame,
+    outcome: StepOutcome,
+    model: str,
+    backend: str,
+    threshold: float,
+) -> None:
+    """Write one frame's outcome everywhere and count it."""
+    outputs.write(frame, outcome, model, backend, threshold)
+    result.outcomes.append(outcome)
+    result.stamps_ns.append(frame.stamp_ns)
+    result.frames += 1
+    bar.update(result.frames)
 
 
 def replay_bare(
@@ -149,14 +167,12 @@ def replay_bare(
             box = init.take(frame)
             if box is not None:
                 used = session.start(frame.rgb, box, label="target", track_id=f"replay-{frame.index}")
-                outcome = initial_outcome(session, used)
+                outcome = initial_outcome(used, session.track_id, session.label)
             else:
                 outcome = session.step(frame.rgb)
-            outputs.write(frame, outcome, tracker.model, tracker.backend, tracker.score_threshold)
-            result.outcomes.append(outcome)
-            result.stamps_ns.append(frame.stamp_ns)
-            result.frames += 1
-            bar.update(result.frames)
+            emit(
+                outputs, result, bar, frame, outcome, tracker.model, tracker.backend, tracker.score_threshold
+            )
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
