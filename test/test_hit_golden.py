@@ -16,7 +16,8 @@ from golden import HIT_GOLDEN, load_variant, save_authors_checkpoint, sequence
 from hit_tracker_ros import build_tracker
 from hit_tracker_ros.models.hit import build_hit
 from hit_tracker_ros.models.specs import HIT_OUTPUTS
-from hit_tracker_ros.pipeline.hit_factory import export_hit, load_hit_network
+from hit_tracker_ros.pipeline.factory import export_model, load_network
+from hit_tracker_ros.pipeline.hit import HIT
 
 VARIANTS = list(HIT_GOLDEN)
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def test_layout_equals_the_authors_checkpoint_and_loads_strictly(golden):
 
 def test_network_outputs_match_the_reference(golden):
     variant, meta, npz, _, checkpoint = golden
-    net = load_hit_network(variant, checkpoint)
+    net = load_network(HIT, variant, checkpoint)
     with torch.no_grad():
         boxes, tl, br = net(torch.from_numpy(npz["in__search"]), torch.from_numpy(npz["in__template"]))
     atol = meta["tolerances"]["pred_boxes_atol"]
@@ -77,7 +78,7 @@ def test_whole_tracker_reproduces_reference_boxes(golden):
 
 def test_onnx_runtime_matches_pytorch(golden, tmp_path):
     variant, meta, npz, _, checkpoint = golden
-    path, diffs = export_hit(variant, checkpoint, tmp_path / f"{variant}.onnx")
+    path, diffs = export_model(HIT, variant, checkpoint, tmp_path / f"{variant}.onnx")
     assert set(diffs) == set(HIT_OUTPUTS)
     assert diffs["pred_boxes"] < 1e-4, diffs
     print(f"{variant}: ONNX Runtime vs PyTorch max abs diff {diffs}")

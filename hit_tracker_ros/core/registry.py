@@ -70,7 +70,17 @@ def build_tracker(
     return spec.factory(checkpoint=checkpoint, backend=backend, **params)
 
 
+_BUILTINS_LOADED = False
+
+
 def _load_builtin_models() -> None:
-    """Import the modules that register the built-in models (once)."""
-    from ..pipeline import hit_factory  # noqa: F401
+    """Register the built-in models (once)."""
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    _BUILTINS_LOADED = True
+    from ..pipeline.factory import register_family
+    from ..pipeline.hit import HIT
     from . import csrt  # noqa: F401
+
+    register_family(HIT)

@@ -15,8 +15,9 @@ import numpy as np
 
 from ..core.timing import StageTimer
 from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Tracker
-from ..models.specs import HIT_VARIANTS, HiTConfig
+from ..models.specs import HIT_INPUTS, HIT_OUTPUTS, HIT_VARIANTS, HiTConfig
 from .crop import clip_box, map_box_back, normalize, sample_target
+from .family import Family
 
 PEAK_WINDOW = 1  # cells on each side of the peak counted as "the peak" (3 x 3)
 
@@ -74,3 +75,27 @@ class HiTTracker(Tracker):
             self._prev_box = clip_box(mapped, height, width, margin=c.clip_margin)
             score = corner_confidence(out["score_map_tl"], out["score_map_br"])
         return np.array(self._prev_box, dtype=np.float64), score
+
+
+def _build_network(variant: str):
+    from ..models.hit import build_hit
+
+    return build_hit(variant)
+
+
+HIT = Family(
+    name="HiT",
+    variants=HIT_VARIANTS,
+    inputs=HIT_INPUTS,
+    outputs=HIT_OUTPUTS,
+    build_network=_build_network,
+    prepare=lambda net: net.prepare_for_inference(),
+    make_tracker=HiTTracker,
+    checkpoint_help=(
+        "HiT checkpoints are published by the authors (github.com/kangben258/HiT, 'Model Zoo', Google "
+        "Drive): download e.g. HiT_Base.pth.tar into models/ and pass checkpoint:=models/HiT_Base.pth.tar"
+    ),
+    descriptions={
+        v: f"{c.name} (LeViT + Bridge Module + corner head), ICCV 2023" for v, c in HIT_VARIANTS.items()
+    },
+)

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build (or find) and verify an engine")
-    b.add_argument("--model", required=True, choices=("hit_base", "hit_small", "hit_tiny"))
+    b.add_argument("--model", required=True, help="a network model, e.g. hit_tiny")
     b.add_argument("--checkpoint", required=True, type=Path)
     b.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
     b.add_argument("--workspace-mb", type=int, default=0)

@@ -10,21 +10,19 @@ import argparse
 import sys
 from pathlib import Path
 
-EXPORTERS = {"hit_base", "hit_small", "hit_tiny"}
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, choices=sorted(EXPORTERS))
+    parser.add_argument("--model", required=True, help="a network model, e.g. hit_tiny")
     parser.add_argument("--checkpoint", required=True, type=Path)
     parser.add_argument(
         "--out", type=Path, default=None, help="ONNX file (default: models/<checkpoint>.<model>.onnx)"
     )
     args = parser.parse_args(argv)
-    from ..pipeline.hit_factory import export_hit
+    from ..pipeline.factory import export_model, family_of
 
     out = args.out or Path("models") / f"{args.checkpoint.name}.{args.model}.onnx"
-    path, diffs = export_hit(args.model, args.checkpoint, out)
+    path, diffs = export_model(family_of(args.model), args.model, args.checkpoint, out)
     print(f"wrote {path}")
     for name, diff in diffs.items():
         print(f"  max |ONNX Runtime - PyTorch| {name}: {diff:.3g}")

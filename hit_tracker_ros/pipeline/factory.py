@@ -1,4 +1,9 @@
-"""Builds HiT trackers from a checkpoint for a backend, and registers hit_base/small/tiny."""
+"""Builds network trackers (any Family) from a checkpoint for a backend, and registers them.
+
+Everything here is shared by the network families: strict checkpoint loading, ONNX export and
+its cache next to the checkpoint, verification inputs, the `auto` backend chain (TensorRT, ONNX
+Runtime EPs, PyTorch) and the registry entries.
+"""
 
 from __future__ import annotations
 
@@ -9,56 +14,49 @@ import numpy as np
 
 from ..backends.engine_cache import sha256_file
 from ..core.registry import register_model
-from ..core.tracker import DEFAULT_SCORE_THRESHOLD
-from ..models.specs import HIT_INPUTS, HIT_OUTPUTS, HIT_VARIANTS
-from .hit import HiTTracker
-
-CHECKPOINT_HELP = (
-    "HiT checkpoints are published by the authors (github.com/kangben258/HiT, 'Model Zoo', "
-    "Google Drive): download e.g. HiT_Base.pth.tar into models/ and pass checkpoint:=models/HiT_Base.pth.tar"
-)
+from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Tracker
+from .family import Family
 
 
-def load_hit_network(variant: str, checkpoint: str | Path):
-    """HiT network with the checkpoint loaded strictly, BatchNorm folded, in eval mode."""
+def load_network(family: Family, variant: str, checkpoint: str | Path):
+    """The network with the checkpoint loaded strictly, prepared for inference (eval mode)."""
     from ..models.checkpoint import load_state_dict_strict, read_checkpoint
-    from ..models.hit import build_hit
 
-    net = build_hit(variant)
-    load_state_dict_strict(net, read_checkpoint(checkpoint), str(checkpoint))
-    return net.prepare_for_inference()
+    net = family.build_network(variant)
+    state_dict = family.adapt_state_dict(read_checkpoint(checkpoint))
+    load_state_dict_strict(net, state_dict, str(checkpoint))
+    return family.prepare(net)
 
 
-def example_inputs(variant: str) -> dict:
-    """Fixed inputs (seeded) of the network's static shapes, for export and verification."""
-    import numpy as np
-
-    c = HIT_VARIANTS[variant]
+def example_inputs(family: Family, variant: str) -> dict:
+    """Fixed inputs (seeded) of the network's static shapes, for export."""
+    c = family.variants[variant]
     rng = np.random.default_rng(0)
+    sizes = {"search": c.search_size, "template": c.template_size}
     return {
-        "search": rng.standard_normal((1, 3, c.search_size, c.search_size)).astype(np.float32),
-        "template": rng.standard_normal((1, 3, c.template_size, c.template_size)).astype(np.float32),
+        name: rng.standard_normal((1, 3, sizes[name], sizes[name])).astype(np.float32)
+        for name in family.inputs
     }
 
 
-def export_hit(
-    variant: str, checkpoint: str | Path, out: str | Path | None = None
+def export_model(
+    family: Family, variant: str, checkpoint: str | Path, out: str | Path | None = None
 ) -> tuple[Path, dict[str, float]]:
     """Export to ONNX (default: next to the checkpoint), verify against PyTorch; (path, max diffs)."""
     from ..backends.export import export_onnx, verify_onnx
 
     checkpoint = Path(checkpoint)
     out = Path(out) if out else checkpoint.with_name(f"{checkpoint.name}.{variant}.onnx")
-    net = load_hit_network(variant, checkpoint)
-    example = example_inputs(variant)
-    export_onnx(net, example, HIT_OUTPUTS, out)
-    diffs = verify_onnx(net, out, example, HIT_OUTPUTS)
+    net = load_network(family, variant, checkpoint)
+    example = example_inputs(family, variant)
+    export_onnx(net, example, family.outputs, out)
+    diffs = verify_onnx(net, out, example, family.outputs)
     meta = {"variant": variant, "checkpoint_sha256": sha256_file(checkpoint), "max_abs_diff_vs_torch": diffs}
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return out, diffs
 
 
-def _onnx_for(variant: str, checkpoint: Path) -> Path:
+def _onnx_for(family: Family, variant: str, checkpoint: Path) -> Path:
     """The ONNX export of `checkpoint`, made (and verified) on first use, re-made if stale."""
     out = checkpoint.with_name(f"{checkpoint.name}.{variant}.onnx")
     meta_path = out.with_suffix(".json")
@@ -66,16 +64,16 @@ def _onnx_for(variant: str, checkpoint: Path) -> Path:
         meta = json.loads(meta_path.read_text())
         if meta.get("checkpoint_sha256") == sha256_file(checkpoint) and meta.get("variant") == variant:
             return out
-    return export_hit(variant, checkpoint, out)[0]
+    return export_model(family, variant, checkpoint, out)[0]
 
 
-def verification_inputs(variant: str) -> list[dict]:
+def verification_inputs(family: Family, variant: str) -> list[dict]:
     """Realistic fixed inputs for verifying a backend: template/search crops of the synthetic
     scene made by the real pipeline (random noise would give degenerate boxes)."""
     from ..core.synthetic import SyntheticScene
     from .crop import normalize, sample_target
 
-    c = HIT_VARIANTS[variant]
+    c = family.variants[variant]
     scene = SyntheticScene()
     template, _ = sample_target(scene.frame(0), scene.truth(0), c.template_factor, c.template_size)
     feeds = []
@@ -91,14 +89,14 @@ def decode_boxes(outputs: dict) -> np.ndarray:
     return np.concatenate([b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2], axis=1)
 
 
-def _candidates(variant: str, path: Path, is_onnx: bool, opts: dict) -> list:
-    """The `auto` chain for HiT (see backends.select)."""
+def _candidates(family: Family, variant: str, path: Path, is_onnx: bool, opts: dict) -> list:
+    """The `auto` chain (see backends.select)."""
     from ..backends.engine_cache import EngineCache
     from ..backends.onnx_runner import OnnxRunner, tensorrt_ep_options
     from ..backends.select import Candidate
     from ..backends.tensorrt_runner import build_engine, engine_key, load_engine, tensorrt_unavailable
 
-    onnx = (lambda: path) if is_onnx else (lambda: _onnx_for(variant, path))
+    onnx = (lambda: path) if is_onnx else (lambda: _onnx_for(family, variant, path))
     precision = opts["trt_precision"]
 
     def ort_provider(name: str):
@@ -121,11 +119,7 @@ def _candidates(variant: str, path: Path, is_onnx: bool, opts: dict) -> list:
     def tensorrt_engine():
         onnx_path = onnx()
         options = {"workspace_mb": opts["trt_workspace_mb"], "dla_core": opts["trt_dla_core"]}
-        c = HIT_VARIANTS[variant]
-        shapes = {
-            "search": [1, 3, c.search_size, c.search_size],
-            "template": [1, 3, c.template_size, c.template_size],
-        }
+        shapes = {name: list(a.shape) for name, a in example_inputs(family, variant).items()}
         key = engine_key(onnx_path, precision, shapes, options)
         cache = EngineCache(opts["engine_cache_dir"])
         runner, entry = cache.get_or_build(
@@ -155,7 +149,9 @@ def _candidates(variant: str, path: Path, is_onnx: bool, opts: dict) -> list:
             lambda: OnnxRunner(onnx(), ("CUDAExecutionProvider", "CPUExecutionProvider")),
         ),
         Candidate(
-            "torch-cuda", torch_cuda_unavailable, lambda: _torch_runner(variant, path, "cuda", opts["fp16"])
+            "torch-cuda",
+            torch_cuda_unavailable,
+            lambda: _torch_runner(family, variant, path, "cuda", opts["fp16"]),
         ),
         Candidate(
             "onnxruntime",
@@ -164,24 +160,27 @@ def _candidates(variant: str, path: Path, is_onnx: bool, opts: dict) -> list:
             verify=False,
         ),
         Candidate(
-            "torch", lambda: torch_only, lambda: _torch_runner(variant, path, "cpu", False), verify=False
+            "torch",
+            lambda: torch_only,
+            lambda: _torch_runner(family, variant, path, "cpu", False),
+            verify=False,
         ),
     ]
 
 
-def _torch_runner(variant: str, path: Path, device: str, fp16: bool):
+def _torch_runner(family: Family, variant: str, path: Path, device: str, fp16: bool):
     from ..backends.torch_runner import TorchRunner
 
-    return TorchRunner(load_hit_network(variant, path), HIT_INPUTS, HIT_OUTPUTS, device, fp16)
+    return TorchRunner(load_network(family, variant, path), family.inputs, family.outputs, device, fp16)
 
 
-def _reference(variant: str, path: Path, is_onnx: bool):
+def _reference(family: Family, variant: str, path: Path, is_onnx: bool):
     """FP32 CPU reference for verification."""
     if is_onnx:
         from ..backends.onnx_runner import OnnxRunner
 
         return OnnxRunner(path, ("CPUExecutionProvider",))
-    return _torch_runner(variant, path, "cpu", False)
+    return _torch_runner(family, variant, path, "cpu", False)
 
 
 BACKEND_OPTION_DEFAULTS = {
@@ -193,7 +192,8 @@ BACKEND_OPTION_DEFAULTS = {
 }
 
 
-def build_hit_tracker(
+def build_network_tracker(
+    family: Family,
     variant: str,
     checkpoint: str | Path | None,
     backend: str = "auto",
@@ -201,7 +201,7 @@ def build_hit_tracker(
     device: str = "cpu",
     fp16: bool = False,
     **backend_options,
-) -> HiTTracker:
+) -> Tracker:
     """checkpoint: the authors' .pth(.tar) or a bare state dict, or an exported .onnx.
     backend: auto (the fallback chain of backends.select) | tensorrt | onnxruntime | torch.
     backend_options: engine_cache_dir, trt_precision (fp16|fp32), trt_workspace_mb, trt_dla_core,
@@ -213,12 +213,12 @@ def build_hit_tracker(
         raise TypeError(f"unknown backend options: {sorted(unknown)}")
     opts = {**BACKEND_OPTION_DEFAULTS, **backend_options, "fp16": fp16}
     if not checkpoint:
-        raise ValueError(f"{variant} needs a checkpoint. {CHECKPOINT_HELP}")
+        raise ValueError(f"{variant} needs a checkpoint. {family.checkpoint_help}")
     path = Path(checkpoint).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found. {CHECKPOINT_HELP}")
+        raise FileNotFoundError(f"checkpoint {path} not found. {family.checkpoint_help}")
     is_onnx = path.suffix == ".onnx"
-    candidates = {c.name: c for c in _candidates(variant, path, is_onnx, opts)}
+    candidates = {c.name: c for c in _candidates(family, variant, path, is_onnx, opts)}
     if backend == "auto":
         chain = list(candidates.values())
     elif backend == "tensorrt":
@@ -226,17 +226,19 @@ def build_hit_tracker(
     elif backend == "onnxruntime":
         from ..backends.onnx_runner import OnnxRunner, tensorrt_ep_options
 
-        onnx_path = path if is_onnx else _onnx_for(variant, path)
+        onnx_path = path if is_onnx else _onnx_for(family, variant, path)
         runner = OnnxRunner(
             onnx_path,
             provider_options=tensorrt_ep_options(opts["engine_cache_dir"], opts["trt_precision"] == "fp16"),
         )
-        return _tracker(variant, runner, score_threshold, {"backend_selection": "requested onnxruntime"})
+        return _tracker(
+            family, variant, runner, score_threshold, {"backend_selection": "requested onnxruntime"}
+        )
     elif backend == "torch":
         if is_onnx:
             raise ValueError("backend 'torch' needs the PyTorch checkpoint, not an .onnx file")
-        runner = _torch_runner(variant, path, device, fp16)
-        return _tracker(variant, runner, score_threshold, {"backend_selection": "requested torch"})
+        runner = _torch_runner(family, variant, path, device, fp16)
+        return _tracker(family, variant, runner, score_threshold, {"backend_selection": "requested torch"})
     else:
         raise ValueError(
             f"unknown backend '{backend}' for {variant}; use auto, tensorrt, onnxruntime or torch"
@@ -254,8 +256,8 @@ def build_hit_tracker(
 
     selection = select_backend(
         chain,
-        lambda: _reference(variant, path, is_onnx),
-        verification_inputs(variant),
+        lambda: _reference(family, variant, path, is_onnx),
+        verification_inputs(family, variant),
         decode_boxes,
         opts["min_verification_iou"],
         record,
@@ -267,28 +269,40 @@ def build_hit_tracker(
     entry = getattr(selection.runner, "engine_entry", None)
     if entry is not None:
         info["engine"] = f"{entry.path} ({'rebuilt: ' + entry.reason if entry.rebuilt else 'cache hit'})"
-    return _tracker(variant, selection.runner, score_threshold, info)
+    return _tracker(family, variant, selection.runner, score_threshold, info)
 
 
-def _tracker(variant: str, runner, score_threshold: float, info: dict[str, str]) -> HiTTracker:
-    tracker = HiTTracker(variant, runner, score_threshold)
+def _tracker(family: Family, variant: str, runner, score_threshold: float, info: dict[str, str]) -> Tracker:
+    tracker = family.make_tracker(variant, runner, score_threshold)
     tracker.backend_info = info
     return tracker
 
 
-def _register() -> None:
-    for variant, config in HIT_VARIANTS.items():
+_FAMILIES: dict[str, Family] = {}
+
+
+def family_of(model: str) -> Family:
+    """The network family of a registered model name (e.g. hit_tiny -> HiT)."""
+    from ..core.registry import available_models
+
+    available_models()  # registers the built-in families
+    if model not in _FAMILIES:
+        raise ValueError(f"'{model}' is not a network model; network models: {', '.join(sorted(_FAMILIES))}")
+    return _FAMILIES[model]
+
+
+def register_family(family: Family) -> None:
+    """Registry entries for every variant of `family`."""
+    for variant in family.variants:
+        _FAMILIES[variant] = family
 
         def factory(checkpoint=None, backend="auto", _variant=variant, **params):
-            return build_hit_tracker(_variant, checkpoint, backend, **params)
+            return build_network_tracker(family, _variant, checkpoint, backend, **params)
 
         register_model(
             variant,
             factory,
-            description=f"{config.name} (LeViT + Bridge Module + corner head), ICCV 2023",
-            backends=("torch", "onnxruntime"),
+            description=family.describe(variant),
+            backends=("tensorrt", "onnxruntime", "torch"),
             needs_checkpoint=True,
         )
-
-
-_register()

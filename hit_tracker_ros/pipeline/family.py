@@ -1,0 +1,31 @@
+"""What the shared factory needs to know about a network family (torch-free)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+def _identity(state_dict: dict) -> dict:
+    return state_dict
+
+
+@dataclass(frozen=True)
+class Family:
+    """A tracker family: its variants (each with template/search sizes and factors), network
+    inputs/outputs, how to build and prepare the network (torch, imported lazily by the
+    callables) and how to wrap a runner into a Tracker."""
+
+    name: str
+    variants: dict[str, object]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    build_network: Callable[[str], object]
+    prepare: Callable[[object], object]
+    make_tracker: Callable[[str, object, float], object]
+    checkpoint_help: str
+    descriptions: dict[str, str] = field(default_factory=dict)
+    adapt_state_dict: Callable[[dict], dict] = _identity  # e.g. drop teacher keys
+
+    def describe(self, variant: str) -> str:
+        return self.descriptions.get(variant, f"{self.name} {variant}")
