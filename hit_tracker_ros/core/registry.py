@@ -79,8 +79,10 @@ def _load_builtin_models() -> None:
     if _BUILTINS_LOADED:
         return
     _BUILTINS_LOADED = True
+    from ..pipeline.compresstracker import COMPRESSTRACKER
     from ..pipeline.factory import register_family
     from ..pipeline.hit import HIT
     from . import csrt  # noqa: F401
 
     register_family(HIT)
+    register_family(COMPRESSTRACKER)

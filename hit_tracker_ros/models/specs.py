@@ -43,3 +43,31 @@ HIT_VARIANTS: dict[str, HiTConfig] = {
 }
 HIT_INPUTS = ("search", "template")
 HIT_OUTPUTS = ("pred_boxes", "score_map_tl", "score_map_br")
+
+
+@dataclass(frozen=True)
+class CompressTrackerConfig:
+    """CompressTracker-N: an OSTrack-style ViT-B/16 student with N blocks and a centre head."""
+
+    name: str
+    depth: int
+    embed_dim: int = 768
+    num_heads: int = 12
+    mlp_ratio: int = 4
+    head_channels: int = 256
+    template_size: int = 128
+    template_factor: float = 2.0
+    search_size: int = 256
+    search_factor: float = 4.0
+    clip_margin: int = 10
+
+    @property
+    def feat_sz(self) -> int:
+        return self.search_size // 16
+
+
+COMPRESSTRACKER_VARIANTS: dict[str, CompressTrackerConfig] = {
+    f"compresstracker_{n}": CompressTrackerConfig(f"CompressTracker-{n}", n) for n in (2, 3, 4, 6, 8)
+}
+CENTER_INPUTS = ("template", "search")
+CENTER_OUTPUTS = ("pred_boxes", "score_map", "size_map", "offset_map")

@@ -13,10 +13,9 @@ import math
 
 import numpy as np
 
-from ..core.timing import StageTimer
-from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Tracker
-from ..models.specs import HIT_INPUTS, HIT_OUTPUTS, HIT_VARIANTS, HiTConfig
-from .crop import clip_box, map_box_back, normalize, sample_target
+from ..core.tracker import DEFAULT_SCORE_THRESHOLD
+from ..models.specs import HIT_INPUTS, HIT_OUTPUTS, HIT_VARIANTS
+from .crop_tracker import CropTracker
 from .family import Family
 
 PEAK_WINDOW = 1  # cells on each side of the peak counted as "the peak" (3 x 3)
@@ -37,44 +36,16 @@ def corner_confidence(score_map_tl: np.ndarray, score_map_br: np.ndarray) -> flo
     return math.sqrt(peak_mass(score_map_tl[0, 0]) * peak_mass(score_map_br[0, 0]))
 
 
-class HiTTracker(Tracker):
-    """HiT-Base/Small/Tiny over any NetworkRunner (PyTorch, ONNX Runtime, ...)."""
+class HiTTracker(CropTracker):
+    """HiT-Base/Small/Tiny over any NetworkRunner (PyTorch, ONNX Runtime, TensorRT)."""
 
     def __init__(self, variant: str, runner, score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> None:
-        super().__init__(score_threshold)
-        self.config: HiTConfig = HIT_VARIANTS[variant]
-        self.model = variant
-        self.runner = runner
-        self.backend = runner.backend
-        self._template: np.ndarray | None = None
-        self._prev_box: list[float] = []
-        self.last_outputs: dict[str, np.ndarray] = {}
+        super().__init__(variant, HIT_VARIANTS[variant], runner, score_threshold)
 
-    def set_state(self, box: list[float] | np.ndarray) -> None:
-        """Re-centre the next search on `box` (keeps the template), e.g. for teacher forcing."""
-        self._prev_box = [float(v) for v in box]
-
-    def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
-        c = self.config
-        crop, _ = sample_target(frame, box, c.template_factor, c.template_size)
-        self._template = normalize(crop)
-        self._prev_box = [float(v) for v in box]
-
-    def _track(self, frame: np.ndarray, timer: StageTimer) -> tuple[np.ndarray, float]:
-        c = self.config
-        height, width = frame.shape[:2]
-        with timer.stage("preprocess"):
-            crop, resize_factor = sample_target(frame, self._prev_box, c.search_factor, c.search_size)
-            search = normalize(crop)
-        with timer.stage("inference"):
-            out = self.runner.run({"search": search, "template": self._template})
-        with timer.stage("postprocess"):
-            self.last_outputs = out
-            pred = out["pred_boxes"].reshape(-1, 4).mean(axis=0) * c.search_size / resize_factor
-            mapped = map_box_back(pred, self._prev_box, c.search_size, resize_factor)
-            self._prev_box = clip_box(mapped, height, width, margin=c.clip_margin)
-            score = corner_confidence(out["score_map_tl"], out["score_map_br"])
-        return np.array(self._prev_box, dtype=np.float64), score
+    def decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
+        """Mean of the queries' boxes (one query); confidence from the corner heat-maps."""
+        pred = outputs["pred_boxes"].reshape(-1, 4).mean(axis=0)
+        return pred, corner_confidence(outputs["score_map_tl"], outputs["score_map_br"])
 
 
 def _build_network(variant: str):

@@ -1,0 +1,71 @@
+"""CompressTracker-2/3/4/6/8 against the authors' implementation (golden reference data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from golden import COMPRESSTRACKER_GOLDEN, load_variant, save_authors_checkpoint, sequence
+
+from hit_tracker_ros import build_tracker
+from hit_tracker_ros.models.ostrack import build_compresstracker
+from hit_tracker_ros.pipeline.compresstracker import COMPRESSTRACKER, hann1d
+from hit_tracker_ros.pipeline.factory import export_model, load_network
+
+OUTPUTS = ("pred_boxes", "score_map", "size_map", "offset_map")
+
+
+@pytest.fixture(scope="module", params=list(COMPRESSTRACKER_GOLDEN))
+def golden(request, tmp_path_factory):
+    variant = request.param
+    meta, npz, sd = load_variant(COMPRESSTRACKER_GOLDEN[variant])
+    checkpoint = save_authors_checkpoint(sd, tmp_path_factory.mktemp(variant) / f"{variant}.pth.tar")
+    return variant, meta, npz, sd, checkpoint
+
+
+def test_layout_and_network_outputs(golden):
+    variant, meta, npz, sd, checkpoint = golden
+    net = build_compresstracker(variant)
+    assert [(k, list(v.shape)) for k, v in net.state_dict().items()] == [
+        (k, s) for k, s, _ in meta["state_dict"]
+    ]
+    net = load_network(COMPRESSTRACKER, variant, checkpoint)
+    with torch.no_grad():
+        out = net(torch.from_numpy(npz["in__template"]), torch.from_numpy(npz["in__search"]))
+    tol = meta["tolerances"]
+    for name, ours in zip(OUTPUTS, out, strict=True):
+        atol = tol["pred_boxes_atol"] if name == "pred_boxes" else tol["maps_atol"]
+        np.testing.assert_allclose(ours.numpy(), npz[f"out__{name}"], atol=atol, rtol=0, err_msg=name)
+
+
+def test_whole_tracker_reproduces_reference_boxes(golden):
+    variant, meta, npz, _, checkpoint = golden
+    seq = sequence()
+    atol = meta["tolerances"]["tracker_boxes_atol_px"]
+    tracker = build_tracker(variant, checkpoint=checkpoint, backend="torch")
+    for prefix, forced in (("trk", False), ("tf", True)):
+        tracker.initialize(seq["frames"][0], seq["init_box"])
+        boxes, peaks = [seq["init_box"]], []
+        for i in range(1, len(seq["frames"])):
+            if forced:
+                tracker.set_state(seq["gt_boxes"][i - 1])
+            boxes.append(tracker.track(seq["frames"][i]).box)
+            out = tracker.last_outputs
+            peaks.append(int(np.argmax(tracker.window * out["score_map"][0, 0])))
+        np.testing.assert_array_equal(peaks, npz[f"{prefix}__peak_index"])
+        np.testing.assert_allclose(np.array(boxes), npz[f"{prefix}__boxes"], atol=atol, rtol=0)
+
+
+def test_onnx_runtime_matches_pytorch(golden, tmp_path):
+    variant, _, _, _, checkpoint = golden
+    _, diffs = export_model(COMPRESSTRACKER, variant, checkpoint, tmp_path / f"{variant}.onnx")
+    assert max(diffs.values()) < 1e-4, diffs
+
+
+def test_hann_window_and_teacher_keys(caplog):
+    np.testing.assert_allclose(hann1d(4), 0.5 * (1 - np.cos(2 * np.pi * np.arange(1, 5) / 5)), rtol=1e-6)
+    from hit_tracker_ros.pipeline.compresstracker import drop_teacher_keys
+
+    with caplog.at_level("WARNING", logger="hit_tracker_ros.checkpoints"):
+        kept = drop_teacher_keys({"backbone.blocks.0.attn.qkv.weight": 1, "backbone.norm.weight": 2})
+    assert kept == {"backbone.norm.weight": 2} and "dropping 1 teacher keys" in caplog.text
