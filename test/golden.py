@@ -13,6 +13,7 @@ import pytest
 
 GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 HIT_GOLDEN = {"hit_base": "HiT_Base", "hit_small": "HiT_Small", "hit_tiny": "HiT_Tiny"}
+MIXFORMER_GOLDEN = {"mixformerv2_b": "MixFormerV2_B", "mixformerv2_s": "MixFormerV2_S"}
 COMPRESSTRACKER_GOLDEN = {f"compresstracker_{n}": f"CompressTracker_{n}" for n in (2, 3, 4, 6, 8)}
 
 

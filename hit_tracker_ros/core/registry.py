@@ -82,7 +82,9 @@ def _load_builtin_models() -> None:
     from ..pipeline.compresstracker import COMPRESSTRACKER
     from ..pipeline.factory import register_family
     from ..pipeline.hit import HIT
+    from ..pipeline.mixformer import MIXFORMERV2
     from . import csrt  # noqa: F401
 
     register_family(HIT)
+    register_family(MIXFORMERV2)
     register_family(COMPRESSTRACKER)

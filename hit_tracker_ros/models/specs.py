@@ -71,3 +71,34 @@ COMPRESSTRACKER_VARIANTS: dict[str, CompressTrackerConfig] = {
 }
 CENTER_INPUTS = ("template", "search")
 CENTER_OUTPUTS = ("pred_boxes", "score_map", "size_map", "offset_map")
+
+
+@dataclass(frozen=True)
+class MixFormerV2Config:
+    """MixFormerV2: ViT-B/16 blocks with mixed attention, 4 prediction tokens, distribution box head."""
+
+    name: str
+    depth: int
+    mlp_ratio: int
+    template_size: int
+    search_size: int
+    template_factor: float = 2.0
+    search_factor: float = 4.5  # the yaml's TEST.SEARCH_FACTOR (the authors' eval script may override)
+    embed_dim: int = 768
+    num_heads: int = 12
+    bins: int = 96
+    clip_margin: int = 10
+    update_interval: int = 5  # online template swap period (frames)
+    score_gate: float = 0.5  # a frame can provide the online template only above this score
+
+
+MIXFORMERV2_VARIANTS: dict[str, MixFormerV2Config] = {
+    "mixformerv2_b": MixFormerV2Config(
+        "MixFormerV2-B", depth=8, mlp_ratio=4, template_size=128, search_size=288
+    ),
+    "mixformerv2_s": MixFormerV2Config(
+        "MixFormerV2-S", depth=4, mlp_ratio=1, template_size=112, search_size=224
+    ),
+}
+MIXFORMER_INPUTS = ("template", "online_template", "search")
+MIXFORMER_OUTPUTS = ("pred_boxes", "pred_scores", "prob_l", "prob_t", "prob_r", "prob_b")

@@ -42,8 +42,14 @@ def center_decode(score: np.ndarray, size: np.ndarray, offset: np.ndarray, windo
 class CompressTrackerTracker(CropTracker):
     """CompressTracker-2/3/4/6/8 over any NetworkRunner."""
 
-    def __init__(self, variant: str, runner, score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> None:
-        super().__init__(variant, COMPRESSTRACKER_VARIANTS[variant], runner, score_threshold)
+    def __init__(
+        self,
+        variant: str,
+        runner,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        search_factor: float | None = None,
+    ) -> None:
+        super().__init__(variant, COMPRESSTRACKER_VARIANTS[variant], runner, score_threshold, search_factor)
         self.window = hann2d(self.config.feat_sz)
 
     def decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:

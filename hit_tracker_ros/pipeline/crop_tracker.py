@@ -6,6 +6,7 @@ Families differ only in how they read a box and a score from the network outputs
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import replace
 
 import numpy as np
 
@@ -16,10 +17,16 @@ from .crop import clip_box, map_box_back, normalize, sample_target
 
 class CropTracker(Tracker):
     def __init__(
-        self, variant: str, config, runner, score_threshold: float = DEFAULT_SCORE_THRESHOLD
+        self,
+        variant: str,
+        config,
+        runner,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        search_factor: float | None = None,
     ) -> None:
+        """search_factor: override of the family's default search-crop factor (None: default)."""
         super().__init__(score_threshold)
-        self.config = config
+        self.config = replace(config, search_factor=float(search_factor)) if search_factor else config
         self.model = variant
         self.runner = runner
         self.backend = runner.backend
@@ -44,7 +51,7 @@ class CropTracker(Tracker):
             crop, resize_factor = sample_target(frame, self._prev_box, c.search_factor, c.search_size)
             search = normalize(crop)
         with timer.stage("inference"):
-            out = self.runner.run({"search": search, "template": self._template})
+            out = self.runner.run(self.feeds(search))
         with timer.stage("postprocess"):
             self.last_outputs = out
             pred, score = self.decode(out)
@@ -52,7 +59,15 @@ class CropTracker(Tracker):
                 pred * c.search_size / resize_factor, self._prev_box, c.search_size, resize_factor
             )
             self._prev_box = clip_box(mapped, height, width, margin=c.clip_margin)
+            self.after_step(frame, score)
         return np.array(self._prev_box, dtype=np.float64), score
+
+    def feeds(self, search: np.ndarray) -> dict[str, np.ndarray]:
+        """Network inputs for one frame."""
+        return {"search": search, "template": self._template}
+
+    def after_step(self, frame: np.ndarray, score: float) -> None:
+        """Per-frame bookkeeping after the box is known (e.g. online template updates)."""
 
     @abstractmethod
     def decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:

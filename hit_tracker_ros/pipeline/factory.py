@@ -32,7 +32,7 @@ def example_inputs(family: Family, variant: str) -> dict:
     """Fixed inputs (seeded) of the network's static shapes, for export."""
     c = family.variants[variant]
     rng = np.random.default_rng(0)
-    sizes = {"search": c.search_size, "template": c.template_size}
+    sizes = {"search": c.search_size, "template": c.template_size, "online_template": c.template_size}
     return {
         name: rng.standard_normal((1, 3, sizes[name], sizes[name])).astype(np.float32)
         for name in family.inputs
@@ -79,7 +79,12 @@ def verification_inputs(family: Family, variant: str) -> list[dict]:
     feeds = []
     for i in (1, 20, 40):
         search, _ = sample_target(scene.frame(i), scene.truth(i - 1), c.search_factor, c.search_size)
-        feeds.append({"search": normalize(search), "template": normalize(template)})
+        images = {
+            "search": normalize(search),
+            "template": normalize(template),
+            "online_template": normalize(template),
+        }
+        feeds.append({name: images[name] for name in family.inputs})
     return feeds
 
 
@@ -171,7 +176,8 @@ def _candidates(family: Family, variant: str, path: Path, is_onnx: bool, opts: d
 def _torch_runner(family: Family, variant: str, path: Path, device: str, fp16: bool):
     from ..backends.torch_runner import TorchRunner
 
-    return TorchRunner(load_network(family, variant, path), family.inputs, family.outputs, device, fp16)
+    net = family.torch_runtime(load_network(family, variant, path))
+    return TorchRunner(net, family.inputs, family.outputs, device, fp16)
 
 
 def _reference(family: Family, variant: str, path: Path, is_onnx: bool):
@@ -205,13 +211,14 @@ def build_network_tracker(
     """checkpoint: the authors' .pth(.tar) or a bare state dict, or an exported .onnx.
     backend: auto (the fallback chain of backends.select) | tensorrt | onnxruntime | torch.
     backend_options: engine_cache_dir, trt_precision (fp16|fp32), trt_workspace_mb, trt_dla_core,
-    min_verification_iou (see BACKEND_OPTION_DEFAULTS)."""
+    min_verification_iou (see BACKEND_OPTION_DEFAULTS); any other keyword (e.g. search_factor,
+    update_interval) goes to the family's tracker, which rejects what it does not know."""
     from ..backends.select import select_backend
 
-    unknown = set(backend_options) - set(BACKEND_OPTION_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown backend options: {sorted(unknown)}")
+    tracker_options = {k: v for k, v in backend_options.items() if k not in BACKEND_OPTION_DEFAULTS}
     opts = {**BACKEND_OPTION_DEFAULTS, **backend_options, "fp16": fp16}
+    for key in tracker_options:
+        opts.pop(key)
     if not checkpoint:
         raise ValueError(f"{variant} needs a checkpoint. {family.checkpoint_help}")
     path = Path(checkpoint).expanduser()
@@ -231,14 +238,14 @@ def build_network_tracker(
             onnx_path,
             provider_options=tensorrt_ep_options(opts["engine_cache_dir"], opts["trt_precision"] == "fp16"),
         )
-        return _tracker(
-            family, variant, runner, score_threshold, {"backend_selection": "requested onnxruntime"}
-        )
+        info = {"backend_selection": "requested onnxruntime"}
+        return _tracker(family, variant, runner, score_threshold, info, tracker_options)
     elif backend == "torch":
         if is_onnx:
             raise ValueError("backend 'torch' needs the PyTorch checkpoint, not an .onnx file")
         runner = _torch_runner(family, variant, path, device, fp16)
-        return _tracker(family, variant, runner, score_threshold, {"backend_selection": "requested torch"})
+        info = {"backend_selection": "requested torch"}
+        return _tracker(family, variant, runner, score_threshold, info, tracker_options)
     else:
         raise ValueError(
             f"unknown backend '{backend}' for {variant}; use auto, tensorrt, onnxruntime or torch"
@@ -269,11 +276,13 @@ def build_network_tracker(
     entry = getattr(selection.runner, "engine_entry", None)
     if entry is not None:
         info["engine"] = f"{entry.path} ({'rebuilt: ' + entry.reason if entry.rebuilt else 'cache hit'})"
-    return _tracker(family, variant, selection.runner, score_threshold, info)
+    return _tracker(family, variant, selection.runner, score_threshold, info, tracker_options)
 
 
-def _tracker(family: Family, variant: str, runner, score_threshold: float, info: dict[str, str]) -> Tracker:
-    tracker = family.make_tracker(variant, runner, score_threshold)
+def _tracker(
+    family: Family, variant: str, runner, score_threshold: float, info: dict[str, str], options: dict
+) -> Tracker:
+    tracker = family.make_tracker(variant, runner, score_threshold, **options)
     tracker.backend_info = info
     return tracker
 

@@ -26,6 +26,7 @@ class Family:
     checkpoint_help: str
     descriptions: dict[str, str] = field(default_factory=dict)
     adapt_state_dict: Callable[[dict], dict] = _identity  # e.g. drop teacher keys
+    torch_runtime: Callable[[object], object] = _identity  # wrapper for the torch backend only (caches)
 
     def describe(self, variant: str) -> str:
         return self.descriptions.get(variant, f"{self.name} {variant}")

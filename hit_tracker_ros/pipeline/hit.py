@@ -39,8 +39,14 @@ def corner_confidence(score_map_tl: np.ndarray, score_map_br: np.ndarray) -> flo
 class HiTTracker(CropTracker):
     """HiT-Base/Small/Tiny over any NetworkRunner (PyTorch, ONNX Runtime, TensorRT)."""
 
-    def __init__(self, variant: str, runner, score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> None:
-        super().__init__(variant, HIT_VARIANTS[variant], runner, score_threshold)
+    def __init__(
+        self,
+        variant: str,
+        runner,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        search_factor: float | None = None,
+    ) -> None:
+        super().__init__(variant, HIT_VARIANTS[variant], runner, score_threshold, search_factor)
 
     def decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
         """Mean of the queries' boxes (one query); confidence from the corner heat-maps."""

@@ -1,0 +1,77 @@
+"""MixFormerV2-B/-S against the authors' implementation (golden reference data), and the exact
+template cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from golden import MIXFORMER_GOLDEN, load_variant, save_authors_checkpoint, sequence
+
+from hit_tracker_ros import build_tracker
+from hit_tracker_ros.models.mixformer import CachedTemplates, build_mixformerv2
+from hit_tracker_ros.pipeline.factory import export_model, load_network
+from hit_tracker_ros.pipeline.mixformer import MIXFORMERV2
+
+OUTPUTS = ("pred_boxes", "pred_scores", "prob_l", "prob_t", "prob_r", "prob_b")
+
+
+@pytest.fixture(scope="module", params=list(MIXFORMER_GOLDEN))
+def golden(request, tmp_path_factory):
+    variant = request.param
+    meta, npz, sd = load_variant(MIXFORMER_GOLDEN[variant])
+    checkpoint = save_authors_checkpoint(sd, tmp_path_factory.mktemp(variant) / f"{variant}.pth.tar")
+    return variant, meta, npz, sd, checkpoint
+
+
+def inputs(npz):
+    return [torch.from_numpy(npz[f"in__{k}"]) for k in ("template", "online_template", "search")]
+
+
+def test_layout_network_outputs_and_exact_template_cache(golden):
+    variant, meta, npz, _, checkpoint = golden
+    assert [(k, list(v.shape)) for k, v in build_mixformerv2(variant).state_dict().items()] == [
+        (k, s) for k, s, _ in meta["state_dict"]
+    ]
+    net = load_network(MIXFORMERV2, variant, checkpoint)
+    cached = CachedTemplates(net)
+    tol = meta["tolerances"]
+    with torch.no_grad():
+        full = net(*inputs(npz))
+        first = cached(*inputs(npz))
+        again = cached(*inputs(npz))  # same templates: served from the cache
+    assert cached.template_passes == 1
+    for name, ours, c1, c2 in zip(OUTPUTS, full, first, again, strict=True):
+        atol = tol["prob_atol"] if name.startswith("prob") else tol[f"{name}_atol"]
+        np.testing.assert_allclose(ours.numpy(), npz[f"out__{name}"], atol=atol, rtol=0, err_msg=name)
+        assert torch.equal(ours, c1) and torch.equal(ours, c2), f"cache differs from the full path: {name}"
+
+
+@pytest.mark.parametrize("run", ["trk", "tf", "ui3"])
+def test_whole_tracker_with_online_updates(golden, run):
+    variant, meta, npz, _, checkpoint = golden
+    seq = sequence()
+    tol = meta["tolerances"]
+    tracker = build_tracker(
+        variant, checkpoint=checkpoint, backend="torch", update_interval=3 if run == "ui3" else 5
+    )
+    tracker.initialize(seq["frames"][0], seq["init_box"])
+    boxes, scores = [seq["init_box"]], [np.nan]
+    for i in range(1, len(seq["frames"])):
+        if run == "tf":
+            tracker.set_state(seq["gt_boxes"][i - 1])
+        result = tracker.track(seq["frames"][i])
+        boxes.append(result.box)
+        scores.append(tracker.decode(tracker.last_outputs)[1])
+    np.testing.assert_allclose(
+        np.array(boxes), npz[f"{run}__boxes"], atol=tol["tracker_boxes_atol_px"], rtol=0
+    )
+    np.testing.assert_allclose(scores[1:], npz[f"{run}__scores"][1:], atol=tol["tracker_scores_atol"], rtol=0)
+    key = {"trk": "online_updates", "tf": "online_updates_teacher_forced", "ui3": "online_updates_ui3"}[run]
+    assert tracker.updates == [u["frame"] for u in meta["tracker"][key]]
+
+
+def test_onnx_runtime_matches_pytorch(golden, tmp_path):
+    variant, _, _, _, checkpoint = golden
+    _, diffs = export_model(MIXFORMERV2, variant, checkpoint, tmp_path / f"{variant}.onnx")
+    assert max(diffs.values()) < 1e-4, diffs
