@@ -126,6 +126,11 @@ class TrackerNode(LifecycleNode):
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         param = lambda name: self.get_parameter(name).value  # noqa: E731
+        tracker_options = {}
+        if float(param("search_factor")) > 0:
+            tracker_options["search_factor"] = float(param("search_factor"))
+        if int(param("update_interval")) > 0:
+            tracker_options["update_interval"] = int(param("update_interval"))
         try:
             self._image_qos()
             tracker = build_tracker(
@@ -140,6 +145,7 @@ class TrackerNode(LifecycleNode):
                 trt_workspace_mb=int(param("trt_workspace_mb")),
                 trt_dla_core=int(param("trt_dla_core")),
                 min_verification_iou=float(param("min_verification_iou")),
+                **tracker_options,
             )
         except Exception as exc:  # noqa: BLE001 - any load failure must leave the node alive
             self._config_error = f"configure failed: {exc}"

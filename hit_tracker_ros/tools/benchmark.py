@@ -53,7 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         "--node", action="store_true", help="also run the real tracker_node at --rate over DDS (needs ROS)"
     )
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate of the --node run (Hz)")
+    parser.add_argument(
+        "--template-cache",
+        action="store_true",
+        help="MixFormerV2: network time with vs without the template cache",
+    )
     args = parser.parse_args(argv)
+    if args.template_cache:
+        print(json.dumps({"model": args.model, **template_cache_speedup(args.model, args.repeats)}, indent=2))
+        return 0
 
     scale = args.width / 320
     scene = SyntheticScene(
@@ -104,12 +112,41 @@ def random_checkpoint(model: str, folder: Path) -> Path:
     """A state dict of randomly initialized weights for `model` (timings do not depend on values)."""
     import torch
 
-    from ..models.hit import build_hit
+    from ..pipeline.factory import family_of
 
     path = folder / f"{model}-random.pth"
     torch.manual_seed(0)
-    torch.save(build_hit(model).state_dict(), path)
+    torch.save(family_of(model).build_network(model).state_dict(), path)
     return path
+
+
+def template_cache_speedup(model: str, repeats: int = 5, frames: int = 20) -> dict:
+    """MixFormerV2 network time per frame without and with the template key/value cache (CPU,
+    random weights, templates fixed as between two online updates)."""
+    import torch
+
+    from ..models.mixformer import CachedTemplates, build_mixformerv2
+    from ..models.specs import MIXFORMERV2_VARIANTS
+
+    c = MIXFORMERV2_VARIANTS[model]
+    torch.manual_seed(0)
+    net = build_mixformerv2(model).eval()
+    template = torch.randn(1, 3, c.template_size, c.template_size)
+    online = torch.randn_like(template)
+    result = {}
+    for name, module in (("uncached", net), ("cached", CachedTemplates(net))):
+        runs = []
+        with torch.inference_mode():
+            for _ in range(3):
+                module(template, online, torch.randn(1, 3, c.search_size, c.search_size))
+            for _ in range(repeats):
+                start = time.perf_counter()
+                for _ in range(frames):
+                    module(template, online, torch.randn(1, 3, c.search_size, c.search_size))
+                runs.append((time.perf_counter() - start) / frames * 1e3)
+        result[f"{name}_ms"] = float(np.median(runs))
+    result["speedup"] = result["uncached_ms"] / result["cached_ms"]
+    return result
 
 
 def benchmark(
