@@ -216,9 +216,8 @@ def build_network_tracker(
     from ..backends.select import select_backend
 
     tracker_options = {k: v for k, v in backend_options.items() if k not in BACKEND_OPTION_DEFAULTS}
-    opts = {**BACKEND_OPTION_DEFAULTS, **backend_options, "fp16": fp16}
-    for key in tracker_options:
-        opts.pop(key)
+    chosen = {k: v for k, v in backend_options.items() if k in BACKEND_OPTION_DEFAULTS}
+    opts = {**BACKEND_OPTION_DEFAULTS, **chosen, "fp16": fp16}
     if not checkpoint:
         raise ValueError(f"{variant} needs a checkpoint. {family.checkpoint_help}")
     path = Path(checkpoint).expanduser()
