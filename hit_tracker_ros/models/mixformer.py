@@ -12,22 +12,10 @@ the template half of the network on every other frame.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .specs import MixFormerV2Config
-
-LAYERNORM_EPS = 1e-6
-PATCH = 16
-
-
-class PatchEmbed(nn.Module):
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.proj = nn.Conv2d(3, dim, PATCH, PATCH)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x).flatten(2).transpose(1, 2)
+from .vit_parts import LAYERNORM_EPS, PATCH, Mlp, PatchEmbed
 
 
 class MixedAttention(nn.Module):
@@ -61,16 +49,6 @@ class MixedAttention(nn.Module):
     def search_only(self, x_s: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor) -> torch.Tensor:
         q, k, v = self._qkv(x_s).unbind(0)
         return self.proj(self._attend(q, torch.cat([k_t, k], dim=2), torch.cat([v_t, v], dim=2)))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
 
 
 class Block(nn.Module):

@@ -34,7 +34,7 @@ from ..core.images import encode_raw
 from .conversions import stamp_to_ns, xywh_to_bbox
 
 DISCOVERY_SETTLE_S = 0.5
-RESEND_AFTER_S = 3.0
+RESEND_AFTER_S = 2.0
 
 
 def node_executable() -> str:
@@ -171,9 +171,12 @@ class Client:
         self._publishers[topic].publish(msg)
 
     def wait_for_subscribers(self, topic: str, timeout: float = 15.0) -> None:
+        """Wait until `topic` has a subscriber, then let discovery settle: our writer sees the
+        reader before the reader has matched our writer, and data sent in between is lost."""
         self.wait_until(
             lambda: self._publishers[topic].get_subscription_count() > 0, timeout, f"subscriber on {topic}"
         )
+        time.sleep(DISCOVERY_SETTLE_S)
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
         """Wait until `predicate()` holds, re-checking on every received message (and every 10 ms,
@@ -225,9 +228,6 @@ class RemoteTracker:
         topic = self.image_topic + ("/compressed" if isinstance(msg, CompressedImage) else "")
         if self.client.advertise(topic, type(msg), reliable):
             self.client.wait_for_subscribers(topic)
-            # Our writer sees the node's reader before the reader has matched our writer; data
-            # sent in between is lost. Give discovery a moment to complete on the node's side.
-            time.sleep(DISCOVERY_SETTLE_S)
         self.client.publish(topic, msg, reliable)
 
     def send_serialized_and_wait(
@@ -238,9 +238,9 @@ class RemoteTracker:
         msg_type = CompressedImage if compressed else Image
         if self.client.advertise(topic, msg_type):
             self.client.wait_for_subscribers(topic)
-            time.sleep(DISCOVERY_SETTLE_S)
-        self.client.publish_serialized(topic, msg_type, data)
-        return self.wait_status(stamp_ns, timeout)
+        return self._until_status(
+            lambda: self.client.publish_serialized(topic, msg_type, data), stamp_ns, timeout
+        )
 
     def statuses(self) -> list[TrackerStatus]:
         return self.client.received(self.status_topic)
@@ -257,15 +257,22 @@ class RemoteTracker:
         return found[0]
 
     def send_and_wait(self, msg: Image, timeout: float = 15.0) -> TrackerStatus:
-        """Publish one image and wait for its status (lock-step: no frame is dropped). If no status
-        comes within RESEND_AFTER_S the image is sent once more (a duplicate stamp is ignored and
-        counted by the node), which covers a message lost while discovery completes."""
-        self.publish_image(msg)
-        try:
-            return self.wait_status(stamp_to_ns(msg.header.stamp), RESEND_AFTER_S)
-        except TimeoutError:
-            self.publish_image(msg)
-        return self.wait_status(stamp_to_ns(msg.header.stamp), timeout)
+        """Publish one image and wait for its status (lock-step: no frame is dropped)."""
+        return self._until_status(lambda: self.publish_image(msg), stamp_to_ns(msg.header.stamp), timeout)
+
+    def _until_status(self, send: Callable[[], None], stamp_ns: int, timeout: float) -> TrackerStatus:
+        """Send, and send again every RESEND_AFTER_S until the status for `stamp_ns` arrives (a
+        duplicate stamp is ignored and counted by the node); this covers a message lost while
+        discovery completes on a loaded machine."""
+        deadline = time.monotonic() + timeout
+        while True:
+            send()
+            remaining = deadline - time.monotonic()
+            try:
+                return self.wait_status(stamp_ns, max(min(RESEND_AFTER_S, remaining), 0.01))
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise
 
     def init(self, box, stamp_ns: int = 0, label: str = "target", theta: float = 0.0):
         request = InitTarget.Request()
