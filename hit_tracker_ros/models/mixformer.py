@@ -15,25 +15,11 @@ import torch
 from torch import nn
 
 from .specs import MixFormerV2Config
-from .vit_parts import LAYERNORM_EPS, PATCH, Mlp, PatchEmbed
+from .vit_parts import LAYERNORM_EPS, PATCH, Attention, Mlp, PatchEmbed
 
 
-class MixedAttention(nn.Module):
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.scale = (dim // heads) ** -0.5
-        self.qkv = nn.Linear(dim, dim * 3)
-        self.proj = nn.Linear(dim, dim)
-
-    def _qkv(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        return self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-
-    def _attend(self, q, k, v) -> torch.Tensor:
-        attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
-        b, _, n, _ = q.shape
-        return (attn @ v).transpose(1, 2).reshape(b, n, -1)
+class MixedAttention(Attention):
+    """Template tokens attend to template tokens only; search and prediction tokens to all."""
 
     def forward(self, x: torch.Tensor, n_template: int) -> torch.Tensor:
         q, k, v = self._qkv(x).unbind(0)

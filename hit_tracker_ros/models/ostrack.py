@@ -11,22 +11,7 @@ import torch
 from torch import nn
 
 from .specs import CompressTrackerConfig
-from .vit_parts import LAYERNORM_EPS, PATCH, Mlp, PatchEmbed
-
-
-class Attention(nn.Module):
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.scale = (dim // heads) ** -0.5
-        self.qkv = nn.Linear(dim, dim * 3)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
-        attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
-        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+from .vit_parts import LAYERNORM_EPS, PATCH, Attention, Mlp, PatchEmbed
 
 
 class Block(nn.Module):

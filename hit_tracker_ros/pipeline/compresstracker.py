@@ -12,7 +12,7 @@ import numpy as np
 from ..core.tracker import DEFAULT_SCORE_THRESHOLD
 from ..models.specs import CENTER_INPUTS, CENTER_OUTPUTS, COMPRESSTRACKER_VARIANTS
 from .crop_tracker import CropTracker
-from .family import Family
+from .family import Family, lazy
 
 LOG = logging.getLogger("hit_tracker_ros.checkpoints")
 TEACHER_PREFIXES = ("backbone.blocks.", "teacher.", "backbone.teacher")
@@ -66,18 +66,12 @@ def drop_teacher_keys(state_dict: dict) -> dict:
     return {k: v for k, v in state_dict.items() if k not in set(teacher)}
 
 
-def _build_network(variant: str):
-    from ..models.ostrack import build_compresstracker
-
-    return build_compresstracker(variant)
-
-
 COMPRESSTRACKER = Family(
     name="CompressTracker",
     variants=COMPRESSTRACKER_VARIANTS,
     inputs=CENTER_INPUTS,
     outputs=CENTER_OUTPUTS,
-    build_network=_build_network,
+    build_network=lazy("hit_tracker_ros.models.ostrack", "build_compresstracker"),
     prepare=lambda net: net.eval(),
     make_tracker=CompressTrackerTracker,
     checkpoint_help=(

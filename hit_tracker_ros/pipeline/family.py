@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+
+def lazy(module: str, attr: str) -> Callable:
+    """`module.attr(...)`, imported at the first call (keeps torch out of import time, so
+    ONNX-only deployments never need it)."""
+
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+
+    return call
 
 
 def _identity(state_dict: dict) -> dict:

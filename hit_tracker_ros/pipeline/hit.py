@@ -16,7 +16,7 @@ import numpy as np
 from ..core.tracker import DEFAULT_SCORE_THRESHOLD
 from ..models.specs import HIT_INPUTS, HIT_OUTPUTS, HIT_VARIANTS
 from .crop_tracker import CropTracker
-from .family import Family
+from .family import Family, lazy
 
 PEAK_WINDOW = 1  # cells on each side of the peak counted as "the peak" (3 x 3)
 
@@ -54,18 +54,12 @@ class HiTTracker(CropTracker):
         return pred, corner_confidence(outputs["score_map_tl"], outputs["score_map_br"])
 
 
-def _build_network(variant: str):
-    from ..models.hit import build_hit
-
-    return build_hit(variant)
-
-
 HIT = Family(
     name="HiT",
     variants=HIT_VARIANTS,
     inputs=HIT_INPUTS,
     outputs=HIT_OUTPUTS,
-    build_network=_build_network,
+    build_network=lazy("hit_tracker_ros.models.hit", "build_hit"),
     prepare=lambda net: net.prepare_for_inference(),
     make_tracker=HiTTracker,
     checkpoint_help=(

@@ -15,7 +15,7 @@ from ..core.tracker import DEFAULT_SCORE_THRESHOLD
 from ..models.specs import MIXFORMER_INPUTS, MIXFORMER_OUTPUTS, MIXFORMERV2_VARIANTS
 from .crop import normalize, sample_target
 from .crop_tracker import CropTracker
-from .family import Family
+from .family import Family, lazy
 
 MAX_SCORE_DECAY = 1.0  # the authors' default
 
@@ -69,27 +69,15 @@ class MixFormerV2Tracker(CropTracker):
             self._best = self._template
 
 
-def _build_network(variant: str):
-    from ..models.mixformer import build_mixformerv2
-
-    return build_mixformerv2(variant)
-
-
-def _cached(net):
-    from ..models.mixformer import CachedTemplates
-
-    return CachedTemplates(net)
-
-
 MIXFORMERV2 = Family(
     name="MixFormerV2",
     variants=MIXFORMERV2_VARIANTS,
     inputs=MIXFORMER_INPUTS,
     outputs=MIXFORMER_OUTPUTS,
-    build_network=_build_network,
+    build_network=lazy("hit_tracker_ros.models.mixformer", "build_mixformerv2"),
     prepare=lambda net: net.eval(),
     make_tracker=MixFormerV2Tracker,
-    torch_runtime=_cached,
+    torch_runtime=lazy("hit_tracker_ros.models.mixformer", "CachedTemplates"),
     checkpoint_help=(
         "MixFormerV2 checkpoints are published by the authors (github.com/MCG-NJU/MixFormerV2, 'Model Zoo'): "
         "download e.g. mixformerv2_small.pth.tar into models/ and pass its path as checkpoint"
