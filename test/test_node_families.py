@@ -1,5 +1,5 @@
-"""The node running MixFormerV2-S and CompressTracker-2 (golden weights, authors' checkpoint format)
-over real DDS: its boxes are the reference tracker's boxes."""
+"""The node running MixFormerV2-S, CompressTracker-2 and E.T.Track (golden weights, authors'
+checkpoint format) over real DDS: its boxes are the reference tracker's boxes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ pytestmark = pytest.mark.ros
 
 @pytest.mark.parametrize(
     ("model", "golden", "backend"),
-    [("mixformerv2_s", "MixFormerV2_S", "torch"), ("compresstracker_2", "CompressTracker_2", "onnxruntime")],
+    [
+        ("mixformerv2_s", "MixFormerV2_S", "torch"),
+        ("compresstracker_2", "CompressTracker_2", "onnxruntime"),
+        ("ettrack", "ETTrack", "onnxruntime"),
+    ],
 )
 def test_node_runs_family(start_tracker, tmp_path_factory, model, golden, backend):
     _, npz, sd = load_variant(golden)

@@ -1,4 +1,5 @@
-"""Static-shape ONNX export of a whole network, verified against PyTorch."""
+"""ONNX export of a whole network (static shapes unless dynamic axes are named), verified
+against PyTorch."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ def export_onnx(
     example: dict[str, np.ndarray],
     output_names: tuple[str, ...],
     path: str | Path,
+    dynamic_axes: dict[str, dict[int, str]] | None = None,
 ) -> Path:
-    """Export `net` (inputs in `example` order, fixed shapes) to `path`, written atomically."""
+    """Export `net` (inputs in `example` order; shapes fixed except `dynamic_axes`) to `path`,
+    written atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     args = tuple(torch.from_numpy(v) for v in example.values())
@@ -33,6 +36,9 @@ def export_onnx(
             # The TorchScript exporter is deprecated in favour of dynamo, which needs onnxscript and
             # gives no benefit for these static graphs.
             warnings.simplefilter("ignore", DeprecationWarning)
+            # Shape-dependent Python branches are traced as constants; every export is checked
+            # against PyTorch right after (verify_onnx), so the tracer's warnings add nothing.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
                 net.eval(),
                 args,
@@ -41,6 +47,7 @@ def export_onnx(
                 output_names=list(output_names),
                 opset_version=OPSET,
                 do_constant_folding=True,
+                dynamic_axes=dynamic_axes,
                 dynamo=False,
             )
         os.replace(tmp, path)

@@ -55,9 +55,14 @@ def engine_key(
 
 
 def build_engine(
-    onnx_path: str | Path, precision: str = "fp32", workspace_mb: int = 0, dla_core: int = -1
+    onnx_path: str | Path,
+    precision: str = "fp32",
+    workspace_mb: int = 0,
+    dla_core: int = -1,
+    profile: dict[str, tuple[list[int], list[int], list[int]]] | None = None,
 ) -> bytes:
-    """Serialized engine from an ONNX file (static shapes)."""
+    """Serialized engine from an ONNX file; `profile` gives (min, opt, max) shapes for inputs
+    with dynamic axes (none: static shapes)."""
     import tensorrt as trt
 
     logger = _logger()
@@ -71,6 +76,11 @@ def build_engine(
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise RuntimeError(f"TensorRT cannot parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
+    if profile:
+        optimization = builder.create_optimization_profile()
+        for name, (low, opt, high) in profile.items():
+            optimization.set_shape(name, low, opt, high)
+        config.add_optimization_profile(optimization)
     if workspace_mb > 0:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
     if precision == "fp16":
@@ -100,20 +110,37 @@ class TensorRTRunner:
         self.context = engine.create_execution_context()
         self.stream = torch.cuda.Stream()
         self.backend = f"tensorrt-{precision}"
-        dtypes = {trt.float32: torch.float32, trt.float16: torch.float16, trt.int32: torch.int32}
-        self.inputs: dict[str, torch.Tensor] = {}
-        self.outputs: dict[str, torch.Tensor] = {}
+        self._dtypes = {trt.float32: torch.float32, trt.float16: torch.float16, trt.int32: torch.int32}
+        self.input_names: list[str] = []
+        self.output_names: list[str] = []
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
-            shape = tuple(engine.get_tensor_shape(name))
-            tensor = torch.empty(shape, dtype=dtypes[engine.get_tensor_dtype(name)], device="cuda")
             is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
-            (self.inputs if is_input else self.outputs)[name] = tensor
+            (self.input_names if is_input else self.output_names).append(name)
+        self.inputs: dict[str, torch.Tensor] = {}
+        self.outputs: dict[str, torch.Tensor] = {}
+        self._shapes: dict[str, tuple[int, ...]] = {}
+
+    def _bind(self, shapes: dict[str, tuple[int, ...]]) -> None:
+        """(Re)allocate device buffers for these input shapes (dynamic axes resolved by the context)."""
+        import torch
+
+        for name in self.input_names:
+            self.context.set_input_shape(name, shapes[name])
+        for name in self.input_names + self.output_names:
+            shape = tuple(self.context.get_tensor_shape(name))
+            dtype = self._dtypes[self.engine.get_tensor_dtype(name)]
+            tensor = torch.empty(shape, dtype=dtype, device="cuda")
+            (self.inputs if name in self.input_names else self.outputs)[name] = tensor
             self.context.set_tensor_address(name, tensor.data_ptr())
+        self._shapes = dict(shapes)
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
 
+        shapes = {name: tuple(inputs[name].shape) for name in self.input_names}
+        if shapes != self._shapes:
+            self._bind(shapes)
         with torch.cuda.stream(self.stream):
             for name, tensor in self.inputs.items():
                 tensor.copy_(torch.from_numpy(np.ascontiguousarray(inputs[name])), non_blocking=False)

@@ -80,6 +80,7 @@ def _load_builtin_models() -> None:
         return
     _BUILTINS_LOADED = True
     from ..pipeline.compresstracker import COMPRESSTRACKER
+    from ..pipeline.ettrack import ETTRACK
     from ..pipeline.factory import register_family
     from ..pipeline.hit import HIT
     from ..pipeline.mixformer import MIXFORMERV2
@@ -88,3 +89,4 @@ def _load_builtin_models() -> None:
     register_family(HIT)
     register_family(MIXFORMERV2)
     register_family(COMPRESSTRACKER)
+    register_family(ETTRACK)

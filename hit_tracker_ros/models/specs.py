@@ -102,3 +102,33 @@ MIXFORMERV2_VARIANTS: dict[str, MixFormerV2Config] = {
 }
 MIXFORMER_INPUTS = ("template", "online_template", "search")
 MIXFORMER_OUTPUTS = ("pred_boxes", "pred_scores", "prob_l", "prob_t", "prob_r", "prob_b")
+
+
+@dataclass(frozen=True)
+class ETTrackConfig:
+    """E.T.Track: LightTrack-Mobile backbone (stride 16), pixel-wise correlation, Exemplar
+    Transformer heads. Tracker constants are those of the authors' hard-coded tracker `Config`
+    (not their unused parameter file)."""
+
+    name: str = "E.T.Track"
+    exemplars: int = 4
+    temperature: float = 2.0
+    template_size: int = 127  # exemplar_size (even = 0)
+    search_size: int = 256  # instance_size for targets covering >= small_target_area of the frame
+    big_search_size: int = 288  # instance_size for smaller targets
+    small_target_area: float = 0.004
+    stride: int = 16
+    context_amount: float = 0.5
+    penalty_k: float = 0.007
+    window_influence: float = 0.225
+    size_lr: float = 0.616
+    min_size: float = 10.0  # the tracker clamps w, h to [10, image size]
+
+    @property
+    def search_sizes(self) -> tuple[int, ...]:
+        return (self.search_size, self.big_search_size)
+
+
+ETTRACK_VARIANTS: dict[str, ETTrackConfig] = {"ettrack": ETTrackConfig()}
+ETTRACK_INPUTS = ("template", "search")
+ETTRACK_OUTPUTS = ("cls", "reg")

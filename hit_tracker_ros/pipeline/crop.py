@@ -1,4 +1,5 @@
-"""Crop and box mapping shared by the STARK-lineage trackers (HiT, MixFormerV2, CompressTracker).
+"""Crops and box mapping of the tracker families: `sample_target` for the STARK lineage (HiT,
+MixFormerV2, CompressTracker), `siamfc_subwindow` for the Siamese lineage (E.T.Track).
 
 Each function reproduces the authors' arithmetic exactly, quirks included (named below), because
 a checkpoint only reproduces the paper's results with the preprocessing it was trained with.
@@ -71,3 +72,45 @@ def clip_box(box: list[float], height: int, width: int, margin: float = 0) -> li
     y1 = min(max(0, y1), height - margin)
     y2 = min(max(margin, y2), height)
     return [x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)]
+
+
+def python2_round(value: float) -> float:
+    """Python 2 rounding (halves away from zero), as the SiamFC-lineage trackers compute crop sides."""
+    if round(value + 1) - round(value) != 1:  # a half: Python 3 rounds it to even
+        return value + math.copysign(0.5, value)
+    return round(value)
+
+
+def siamfc_subwindow(
+    frame: np.ndarray,
+    center: tuple[float, float],
+    model_size: int,
+    original_size: float,
+    pad_value: np.ndarray,
+) -> np.ndarray:
+    """Square crop of side `original_size` centred on `center`, padded with `pad_value`, resized
+    (bilinear) to model_size when the sizes differ. uint8 RGB (model_size, model_size, 3).
+
+    Quirks kept from the authors' `get_subwindow_tracking`:
+    * the left/top corner is Python `round(center - (side + 1) / 2)` (halves to even);
+    * the padding is the frame's channel mean cast into a uint8 image, i.e. truncated.
+    """
+    side = int(original_size)
+    if side < 1:
+        raise ValueError(f"crop side {original_size} is too small")
+    half = (original_size + 1) / 2
+    x1 = round(float(center[0]) - half)
+    y1 = round(float(center[1]) - half)
+    x2, y2 = x1 + side, y1 + side  # exclusive
+    height, width = frame.shape[:2]
+    if x1 >= 0 and y1 >= 0 and x2 <= width and y2 <= height:
+        patch = frame[y1:y2, x1:x2]
+    else:
+        patch = np.empty((side, side, 3), dtype=np.uint8)
+        patch[:] = np.asarray(pad_value, dtype=np.float64).astype(np.uint8)
+        ix1, iy1, ix2, iy2 = max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)
+        if ix2 > ix1 and iy2 > iy1:
+            patch[iy1 - y1 : iy2 - y1, ix1 - x1 : ix2 - x1] = frame[iy1:iy2, ix1:ix2]
+    if side != model_size:
+        patch = cv2.resize(patch, (model_size, model_size))
+    return np.ascontiguousarray(patch)

@@ -40,36 +40,77 @@ def example_inputs(family: Family, variant: str) -> dict:
 
 
 def export_model(
-    family: Family, variant: str, checkpoint: str | Path, out: str | Path | None = None
+    family: Family,
+    variant: str,
+    checkpoint: str | Path,
+    out: str | Path | None = None,
+    static_weights: bool = False,
 ) -> tuple[Path, dict[str, float]]:
-    """Export to ONNX (default: next to the checkpoint), verify against PyTorch; (path, max diffs)."""
+    """Export to ONNX (default: next to the checkpoint), verify against PyTorch; (path, max diffs).
+    static_weights: export the family's static-weight form (for TensorRT), where it has one."""
     from ..backends.export import export_onnx, verify_onnx
 
     checkpoint = Path(checkpoint)
-    out = Path(out) if out else checkpoint.with_name(f"{checkpoint.name}.{variant}.onnx")
+    out = Path(out) if out else _onnx_path(checkpoint, variant, static_weights)
     net = load_network(family, variant, checkpoint)
+    if static_weights and family.static_weight_form is not None:
+        net = family.static_weight_form(net)
     example = example_inputs(family, variant)
-    export_onnx(net, example, family.outputs, out)
+    export_onnx(net, example, family.outputs, out, dynamic_axes(family))
     diffs = verify_onnx(net, out, example, family.outputs)
-    meta = {"variant": variant, "checkpoint_sha256": sha256_file(checkpoint), "max_abs_diff_vs_torch": diffs}
+    meta = {
+        "variant": variant,
+        "checkpoint_sha256": sha256_file(checkpoint),
+        "static_weights": static_weights,
+        "max_abs_diff_vs_torch": diffs,
+    }
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return out, diffs
 
 
-def _onnx_for(family: Family, variant: str, checkpoint: Path) -> Path:
-    """The ONNX export of `checkpoint`, made (and verified) on first use, re-made if stale."""
-    out = checkpoint.with_name(f"{checkpoint.name}.{variant}.onnx")
+def _onnx_path(checkpoint: Path, variant: str, static_weights: bool) -> Path:
+    return checkpoint.with_name(f"{checkpoint.name}.{variant}{'.static' if static_weights else ''}.onnx")
+
+
+def dynamic_axes(family: Family) -> dict[str, dict[int, str]] | None:
+    """ONNX dynamic axes: the search crop's side (and the maps it gives) for families whose
+    tracker switches search sizes; None (static shapes) otherwise."""
+    if not family.search_sizes:
+        return None
+    spatial = {2: "search_size", 3: "search_size"}
+    maps = {2: "map_size", 3: "map_size"}
+    return {"search": spatial, **{name: maps for name in family.outputs}}
+
+
+def tensorrt_profile(family: Family, variant: str) -> dict[str, tuple[list[int], list[int], list[int]]]:
+    """TensorRT optimization profile (min, opt, max shapes) for a family's dynamic search input;
+    empty for static families."""
+    if not family.search_sizes:
+        return {}
+    sizes = sorted(family.search_sizes)
+    default = family.variants[variant].search_size
+    shapes = [[1, 3, s, s] for s in (sizes[0], default, sizes[-1])]
+    return {"search": (shapes[0], shapes[1], shapes[2])}
+
+
+def _onnx_for(family: Family, variant: str, checkpoint: Path, static_weights: bool = False) -> Path:
+    """The ONNX export of `checkpoint`, made (and verified) on first use, re-made if stale.
+    static_weights: the form for TensorRT (same file as the default when the family has none)."""
+    static_weights = static_weights and family.static_weight_form is not None
+    out = _onnx_path(checkpoint, variant, static_weights)
     meta_path = out.with_suffix(".json")
     if out.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
         if meta.get("checkpoint_sha256") == sha256_file(checkpoint) and meta.get("variant") == variant:
             return out
-    return export_model(family, variant, checkpoint, out)[0]
+    return export_model(family, variant, checkpoint, out, static_weights)[0]
 
 
 def verification_inputs(family: Family, variant: str) -> list[dict]:
     """Realistic fixed inputs for verifying a backend: template/search crops of the synthetic
     scene made by the real pipeline (random noise would give degenerate boxes)."""
+    if family.verification_feeds is not None:
+        return family.verification_feeds(variant)
     from ..core.synthetic import SyntheticScene
     from .crop import normalize, sample_target
 
@@ -102,6 +143,8 @@ def _candidates(family: Family, variant: str, path: Path, is_onnx: bool, opts: d
     from ..backends.tensorrt_runner import build_engine, engine_key, load_engine, tensorrt_unavailable
 
     onnx = (lambda: path) if is_onnx else (lambda: _onnx_for(family, variant, path))
+    # TensorRT builds from the static-weight form where a family has one (computed conv weights)
+    trt_onnx = (lambda: path) if is_onnx else (lambda: _onnx_for(family, variant, path, True))
     precision = opts["trt_precision"]
 
     def ort_provider(name: str):
@@ -122,15 +165,20 @@ def _candidates(family: Family, variant: str, path: Path, is_onnx: bool, opts: d
         return None if torch.cuda.is_available() else "no CUDA device"
 
     def tensorrt_engine():
-        onnx_path = onnx()
+        onnx_path = trt_onnx()
         options = {"workspace_mb": opts["trt_workspace_mb"], "dla_core": opts["trt_dla_core"]}
         shapes = {name: list(a.shape) for name, a in example_inputs(family, variant).items()}
+        profile = tensorrt_profile(family, variant)
+        if profile:
+            shapes = {**shapes, **{name: list(p) for name, p in profile.items()}}
         key = engine_key(onnx_path, precision, shapes, options)
         cache = EngineCache(opts["engine_cache_dir"])
         runner, entry = cache.get_or_build(
             onnx_path.name,
             key,
-            lambda: build_engine(onnx_path, precision, opts["trt_workspace_mb"], opts["trt_dla_core"]),
+            lambda: build_engine(
+                onnx_path, precision, opts["trt_workspace_mb"], opts["trt_dla_core"], profile
+            ),
             lambda data: load_engine(data, precision),
         )
         runner.engine_entry = entry
@@ -143,7 +191,7 @@ def _candidates(family: Family, variant: str, path: Path, is_onnx: bool, opts: d
             "onnxruntime-tensorrt",
             ort_provider("TensorrtExecutionProvider"),
             lambda: OnnxRunner(
-                onnx(),
+                trt_onnx(),
                 ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
                 tensorrt_ep_options(opts["engine_cache_dir"], precision == "fp16"),
             ),
@@ -264,7 +312,7 @@ def build_network_tracker(
         chain,
         lambda: _reference(family, variant, path, is_onnx),
         verification_inputs(family, variant),
-        decode_boxes,
+        family.boxes_of or decode_boxes,
         opts["min_verification_iou"],
         record,
     )

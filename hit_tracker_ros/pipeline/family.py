@@ -38,6 +38,16 @@ class Family:
     descriptions: dict[str, str] = field(default_factory=dict)
     adapt_state_dict: Callable[[dict], dict] = _identity  # e.g. drop teacher keys
     torch_runtime: Callable[[object], object] = _identity  # wrapper for the torch backend only (caches)
+    # Backend verification: realistic network inputs per variant, and the boxes read from outputs
+    # (None: the STARK-lineage defaults of the factory, sample_target crops and pred_boxes).
+    verification_feeds: Callable[[str], list[dict]] | None = None
+    boxes_of: Callable[[dict], object] | None = None
+    # Search sizes the tracker may feed besides the variant's search_size (exported as a dynamic
+    # axis, a TensorRT optimization profile over them); empty: static shapes.
+    search_sizes: tuple[int, ...] = ()
+    # The network in a form with static weights only (for TensorRT), when the default form
+    # computes convolution weights at run time; None: the default form has static weights.
+    static_weight_form: Callable[[object], object] | None = None
 
     def describe(self, variant: str) -> str:
         return self.descriptions.get(variant, f"{self.name} {variant}")

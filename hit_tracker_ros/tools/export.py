@@ -18,11 +18,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=None, help="ONNX file (default: models/<checkpoint>.<model>.onnx)"
     )
+    parser.add_argument(
+        "--static-weights",
+        action="store_true",
+        help="export the static-weight form (E.T.Track's exemplar-sum rewrite, for TensorRT builders "
+        "that cannot take computed convolution weights); the same graph for other families",
+    )
     args = parser.parse_args(argv)
     from ..pipeline.factory import export_model, family_of
 
-    out = args.out or Path("models") / f"{args.checkpoint.name}.{args.model}.onnx"
-    path, diffs = export_model(family_of(args.model), args.model, args.checkpoint, out)
+    suffix = ".static" if args.static_weights else ""
+    out = args.out or Path("models") / f"{args.checkpoint.name}.{args.model}{suffix}.onnx"
+    path, diffs = export_model(family_of(args.model), args.model, args.checkpoint, out, args.static_weights)
     print(f"wrote {path}")
     for name, diff in diffs.items():
         print(f"  max |ONNX Runtime - PyTorch| {name}: {diff:.3g}")

@@ -1,0 +1,213 @@
+"""E.T.Track tracking pipeline (the authors' `TransconverTracker`, a LightTrack/SiamFC-style
+tracker) with the constants of its hard-coded `Config`.
+
+Per frame: a search crop 256 px (288 px for targets under 0.4 % of the frame) around the previous
+centre, covering the context-padded target scaled to a 127 px template. Every cell of the 16 x 16
+(18 x 18) map predicts (l, t, r, b) distances. Its score is sigmoid(cls), times a penalty on
+scale/ratio change, blended with a cosine window. The best cell moves the centre. The size follows
+it with a learning rate of penalty * score * 0.616. Quirks kept because the checkpoints were tuned
+with them:
+* the size is smoothed twice (`res = lr*pred + (1-lr)*old`, then `old*(1-lr) + lr*res`);
+* the window is numpy's `hanning` (zero at both ends), unlike the STARK-lineage Hann window;
+* the template side is Python-3-rounded, the search side Python-2-rounded;
+* the reported box has x, y clamped to >= 0 while w, h are kept (`cxy_wh_2_rect`).
+The score that drives LOST is sigmoid(cls) at the chosen cell (what the authors return).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..core.timing import StageTimer
+from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Tracker
+from ..models.specs import ETTRACK_INPUTS, ETTRACK_OUTPUTS, ETTRACK_VARIANTS, ETTrackConfig
+from .crop import normalize, python2_round, siamfc_subwindow
+from .family import Family, lazy
+
+
+def cosine_window(n: int) -> np.ndarray:
+    """np.outer(hanning(n), hanning(n)) (float64), as the authors' tracker."""
+    return np.outer(np.hanning(n), np.hanning(n))
+
+
+def _change(r: np.ndarray) -> np.ndarray:
+    return np.maximum(r, 1.0 / r)
+
+
+def _padded_size(w, h):
+    """sqrt((w + p)(h + p)) with p = (w + h) / 2: the size measure of the scale penalty."""
+    pad = (w + h) * 0.5
+    return np.sqrt((w + pad) * (h + pad))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.float32(1) / (np.float32(1) + np.exp(-x.astype(np.float32)))
+
+
+class ETTrackTracker(Tracker):
+    """E.T.Track over any NetworkRunner (inputs template, search; outputs cls, reg)."""
+
+    def __init__(
+        self, variant: str, runner, score_threshold: float = DEFAULT_SCORE_THRESHOLD, **options
+    ) -> None:
+        if options:
+            raise ValueError(
+                f"E.T.Track takes no {', '.join(sorted(options))}: its search area follows the authors' "
+                "fixed geometry (127 px template, 256/288 px search) and it has no online update"
+            )
+        super().__init__(score_threshold)
+        self.config: ETTrackConfig = ETTRACK_VARIANTS[variant]
+        self.model = variant
+        self.runner = runner
+        self.backend = runner.backend
+        self.instance_size = self.config.search_size
+        self.window = cosine_window(self.instance_size // self.config.stride)
+        self.last_outputs: dict[str, np.ndarray] = {}
+        self.last_cls_score: np.ndarray | None = None
+        self._template: np.ndarray | None = None
+        self._avg_chans = np.zeros(3)
+        self._pos = np.zeros(2)
+        self._size = np.zeros(2)
+
+    def set_state(self, box: list[float] | np.ndarray) -> None:
+        """Re-centre the next search on `box` = [x, y, w, h] (keeps the template)."""
+        x, y, w, h = (float(v) for v in box)
+        self._pos = np.array([x + w / 2, y + h / 2])
+        self._size = np.array([w, h])
+
+    def _context_side(self) -> float:
+        w, h = self._size
+        context = self.config.context_amount * (w + h)
+        return math.sqrt((w + context) * (h + context))
+
+    def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
+        c = self.config
+        self.set_state(box)
+        height, width = frame.shape[:2]
+        small = (self._size[0] * self._size[1]) / float(height * width) < c.small_target_area
+        self.instance_size = c.big_search_size if small else c.search_size
+        score_size = int(round(self.instance_size / c.stride))
+        self.window = cosine_window(score_size)
+        offsets = (np.arange(score_size) - np.floor(float(score_size // 2))) * c.stride
+        self._grid_x, self._grid_y = np.meshgrid(
+            offsets + self.instance_size // 2, offsets + self.instance_size // 2
+        )
+        self._avg_chans = np.mean(frame, axis=(0, 1))
+        crop = siamfc_subwindow(
+            frame, self._pos, c.template_size, round(self._context_side()), self._avg_chans
+        )
+        self._template = normalize(crop)
+
+    def search_crop(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        """The normalized search crop around the current state, and its scale (crop px / frame px)."""
+        c = self.config
+        s_z = self._context_side()
+        scale_z = c.template_size / s_z
+        s_x = s_z + 2 * ((self.instance_size - c.template_size) / 2) / scale_z
+        crop = siamfc_subwindow(frame, self._pos, self.instance_size, python2_round(s_x), self._avg_chans)
+        return normalize(crop), scale_z
+
+    def _track(self, frame: np.ndarray, timer: StageTimer) -> tuple[np.ndarray, float]:
+        c = self.config
+        height, width = frame.shape[:2]
+        with timer.stage("preprocess"):
+            search, scale_z = self.search_crop(frame)
+        with timer.stage("inference"):
+            out = self.runner.run({"template": self._template, "search": search})
+        with timer.stage("postprocess"):
+            self.last_outputs = out
+            score = self._update(out["cls"][0, 0], out["reg"][0], scale_z)
+            self._pos = np.array([max(0, min(width, self._pos[0])), max(0, min(height, self._pos[1]))])
+            self._size = np.array(
+                [max(c.min_size, min(width, self._size[0])), max(c.min_size, min(height, self._size[1]))]
+            )
+            w, h = self._size
+            box = np.array([max(0.0, self._pos[0] - w / 2), max(0.0, self._pos[1] - h / 2), w, h])
+        return box, score
+
+    def _update(self, cls: np.ndarray, reg: np.ndarray, scale_z: float) -> float:
+        """The authors' `update`: pick the cell, move the centre, smooth the size. Returns the
+        chosen cell's score. A non-finite result (degenerate predictions) keeps the state."""
+        c = self.config
+        cls_score = sigmoid(cls)
+        self.last_cls_score = cls_score
+        target = self._size * scale_z
+        x1, y1 = self._grid_x - reg[0], self._grid_y - reg[1]
+        x2, y2 = self._grid_x + reg[2], self._grid_y + reg[3]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            s_c = _change(_padded_size(x2 - x1, y2 - y1) / _padded_size(target[0], target[1]))
+            r_c = _change((target[0] / target[1]) / ((x2 - x1) / (y2 - y1)))
+            penalty = np.exp(-(r_c * s_c - 1) * c.penalty_k)
+            pscore = penalty * cls_score * (1 - c.window_influence) + self.window * c.window_influence
+            r, k = np.unravel_index(np.argmax(pscore), pscore.shape)
+            centre = (
+                np.array([(x1[r, k] + x2[r, k]) / 2, (y1[r, k] + y2[r, k]) / 2]) - self.instance_size // 2
+            )
+            pred = np.array([x2[r, k] - x1[r, k], y2[r, k] - y1[r, k]]) / scale_z
+            old = target / scale_z
+            lr = penalty[r, k] * cls_score[r, k] * c.size_lr
+            smoothed = pred * lr + (1 - lr) * old
+            pos = self._pos + centre / scale_z
+            size = old * (1 - lr) + lr * smoothed  # quirk: the size is smoothed twice
+        if not (np.isfinite(pos).all() and np.isfinite(size).all()):
+            return 0.0
+        self._pos, self._size = pos, size
+        return float(cls_score[r, k])
+
+
+def _verification_feeds(variant: str) -> list[dict]:
+    """Template/search crops of the synthetic scene made by the real pipeline."""
+    from ..core.synthetic import SyntheticScene
+
+    scene = SyntheticScene()
+    tracker = ETTrackTracker(variant, runner=_NoRunner())
+    tracker._initialize(scene.frame(0), np.asarray(scene.truth(0), dtype=np.float64))
+    feeds = []
+    for i in (1, 20, 40):
+        tracker.set_state(scene.truth(i - 1))
+        feeds.append({"template": tracker._template, "search": tracker.search_crop(scene.frame(i))[0]})
+    return feeds
+
+
+class _NoRunner:
+    backend = "none"
+
+
+def score_weighted_boxes(outputs: dict) -> np.ndarray:
+    """(N, 4) corners (fractions of the search crop) for backend verification: every cell's box,
+    averaged with weights sigmoid(cls). Continuous in the outputs, unlike the argmax cell, which
+    flips between near-equal cells on a nearly flat map."""
+    cls, reg = outputs["cls"].astype(np.float64), outputs["reg"].astype(np.float64)
+    n, _, rows_n, cols_n = cls.shape
+    stride = ETTRACK_VARIANTS["ettrack"].stride
+    offsets = (np.arange(cols_n) - cols_n // 2) * stride + cols_n * stride // 2
+    cx, cy = np.meshgrid(offsets, offsets)
+    corners = np.stack([cx - reg[:, 0], cy - reg[:, 1], cx + reg[:, 2], cy + reg[:, 3]], axis=1)
+    weights = 1.0 / (1.0 + np.exp(-cls))  # (N, 1, H, W)
+    mean = (corners * weights).sum(axis=(2, 3)) / weights.sum(axis=(2, 3))
+    return mean / (cols_n * stride)
+
+
+ETTRACK = Family(
+    name="E.T.Track",
+    variants=ETTRACK_VARIANTS,
+    inputs=ETTRACK_INPUTS,
+    outputs=ETTRACK_OUTPUTS,
+    build_network=lazy("hit_tracker_ros.models.ettrack", "build_ettrack"),
+    prepare=lambda net: net.eval(),
+    make_tracker=ETTrackTracker,
+    torch_runtime=lazy("hit_tracker_ros.models.ettrack", "CachedTemplateFeatures"),
+    checkpoint_help=(
+        "E.T.Track checkpoints are published by the authors (github.com/pblatter/ettrack, Google Drive): "
+        "download e.g. checkpoint_e35.pth into models/ and pass its path as checkpoint"
+    ),
+    descriptions={
+        "ettrack": "E.T.Track: LightTrack-Mobile backbone, Exemplar Transformer heads (CPU-friendly)"
+    },
+    verification_feeds=_verification_feeds,
+    boxes_of=score_weighted_boxes,
+    search_sizes=ETTRACK_VARIANTS["ettrack"].search_sizes,
+    static_weight_form=lambda net: net.set_exemplar_mode("exemplar_sum"),
+)
