@@ -190,6 +190,21 @@ def test_verified_accelerator_is_chosen_and_reports_its_iou():
         select_backend(chain, lambda: Runner("reference"), [{}], decode, 0.9999)
 
 
+def test_tiny_boxes_are_verified_by_their_coordinates():
+    """IoU is ill-conditioned for near-zero boxes: coordinates within BOX_DIFF_TOLERANCE pass."""
+
+    class Tiny(Runner):
+        def run(self, feed):
+            return {"boxes": np.array([[0.5, 0.5, 0.5002, 0.5001]]) + self.shift}
+
+    chain = [Candidate("torch-cuda", lambda: None, lambda: Tiny("cuda", shift=2.5e-5))]
+    selection = select_backend(chain, lambda: Tiny("reference"), [{}], decode, 0.98)
+    assert selection.name == "torch-cuda" and selection.verification["iou"] < 0.98
+    chain = [Candidate("torch-cuda", lambda: None, lambda: Tiny("cuda", shift=1e-3))]
+    with pytest.raises(RuntimeError, match="max box diff 0.001 > 0.0002"):
+        select_backend(chain, lambda: Tiny("reference"), [{}], decode, 0.98)
+
+
 def test_box_iou_handles_flipped_and_degenerate_boxes():
     a = np.array([[0.0, 0, 1, 1], [1, 1, 0, 0], [0.5, 0.5, 0.5, 0.5]])
     b = np.array([[0.0, 0, 1, 1], [0, 0, 1, 1], [0.5, 0.5, 0.5, 0.5]])
