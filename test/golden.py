@@ -4,6 +4,7 @@ deterministic weights) and checkpoints in the authors' training-pickle format.""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
 from pathlib import Path
@@ -11,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
+# ../shared/golden beside the checkout; HTR_GOLDEN points elsewhere (e.g. a copy on a GPU machine)
+GOLDEN = Path(os.environ.get("HTR_GOLDEN") or Path(__file__).resolve().parents[2] / "shared" / "golden")
 HIT_GOLDEN = {"hit_base": "HiT_Base", "hit_small": "HiT_Small", "hit_tiny": "HiT_Tiny"}
 MIXFORMER_GOLDEN = {"mixformerv2_b": "MixFormerV2_B", "mixformerv2_s": "MixFormerV2_S"}
 COMPRESSTRACKER_GOLDEN = {f"compresstracker_{n}": f"CompressTracker_{n}" for n in (2, 3, 4, 6, 8)}

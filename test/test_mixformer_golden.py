@@ -44,7 +44,11 @@ def test_layout_network_outputs_and_exact_template_cache(golden):
     for name, ours, c1, c2 in zip(OUTPUTS, full, first, again, strict=True):
         atol = tol["prob_atol"] if name.startswith("prob") else tol[f"{name}_atol"]
         np.testing.assert_allclose(ours.numpy(), npz[f"out__{name}"], atol=atol, rtol=0, err_msg=name)
-        assert torch.equal(ours, c1) and torch.equal(ours, c2), f"cache differs from the full path: {name}"
+        # The same arithmetic, so equal up to how the CPU matrix kernels split the work: bit for bit
+        # on the 2-core CI machine, not always with 16 threads (seen with torch 2.11).
+        for cached_out in (c1, c2):
+            diff = float((ours - cached_out).abs().max())
+            assert diff <= 1e-6 * max(1.0, float(ours.abs().max())), f"cache vs full path: {name} {diff}"
 
 
 @pytest.mark.parametrize("run", ["trk", "tf", "ui3"])

@@ -20,7 +20,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("checkpoint", "", "path of the model's checkpoint file (empty: none)"),
     ParameterSpec("backend", "auto", "inference backend: auto, or one the model offers (torch, onnxruntime)"),
     ParameterSpec("device", "cpu", "PyTorch device of the torch backend: cpu or cuda[:N]"),
-    ParameterSpec("search_factor", 0.0, "search crop size / target size (0: the model's default)"),
+    ParameterSpec(
+        "search_factor", 0.0, "search crop side / target size, STARK-lineage models (0: the model's default)"
+    ),
     ParameterSpec("update_interval", 0, "MixFormerV2 online-template update period in frames (0: default 5)"),
     ParameterSpec("fp16", False, "half precision for the torch backend on CUDA"),
     ParameterSpec(

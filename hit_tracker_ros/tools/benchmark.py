@@ -44,8 +44,16 @@ def main(argv: list[str] | None = None) -> int:
         "machines without the authors' files)",
     )
     parser.add_argument("--backend", default="auto")
+    parser.add_argument("--device", default="cpu", help="torch backend: cpu | cuda")
+    parser.add_argument("--fp16", action="store_true", help="torch backend on CUDA: half precision")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
+    parser.add_argument(
+        "--target-size",
+        default=None,
+        help="target WxH in px (default 40x32 scaled with --width); e.g. 24x20 at 640x480 is under "
+        "0.4 %% of the image, where E.T.Track switches to its 288 px search crop",
+    )
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -56,28 +64,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--template-cache",
         action="store_true",
-        help="MixFormerV2: network time with vs without the template cache",
+        help="MixFormerV2, E.T.Track: network time with vs without the torch backend's template cache",
     )
     args = parser.parse_args(argv)
     if args.template_cache:
-        print(json.dumps({"model": args.model, **template_cache_speedup(args.model, args.repeats)}, indent=2))
+        try:
+            speedup = template_cache_speedup(args.model, args.repeats)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps({"model": args.model, **speedup}, indent=2))
         return 0
 
     scale = args.width / 320
+    target = (int(40 * scale), int(32 * scale))
+    if args.target_size:
+        target = tuple(int(v) for v in args.target_size.lower().split("x"))
     scene = SyntheticScene(
-        SceneConfig(
-            width=args.width,
-            height=args.height,
-            n_frames=args.frames,
-            target_size=(int(40 * scale), int(32 * scale)),
-        )
+        SceneConfig(width=args.width, height=args.height, n_frames=args.frames, target_size=target)
     )
     frames = [scene.frame(i) for i in range(len(scene))]
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = (
             random_checkpoint(args.model, Path(tmp)) if args.checkpoint == "random" else args.checkpoint
         )
-        result = benchmark(args, scene, frames, {"checkpoint": checkpoint, "backend": args.backend})
+        build_args = {"checkpoint": checkpoint, "backend": args.backend}
+        if args.device != "cpu" or args.fp16:
+            build_args.update(device=args.device, fp16=args.fp16)
+        result = benchmark(args, scene, frames, build_args)
         if args.node:
             from ..ros.node_benchmark import benchmark_node
 
@@ -121,28 +135,33 @@ def random_checkpoint(model: str, folder: Path) -> Path:
 
 
 def template_cache_speedup(model: str, repeats: int = 5, frames: int = 20) -> dict:
-    """MixFormerV2 network time per frame without and with the template key/value cache (CPU,
-    random weights, templates fixed as between two online updates)."""
+    """Network time per frame without and with the torch backend's template cache (MixFormerV2:
+    per-block keys/values; E.T.Track: backbone features), CPU, random weights, templates fixed."""
     import torch
 
-    from ..models.mixformer import CachedTemplates, build_mixformerv2
-    from ..models.specs import MIXFORMERV2_VARIANTS
+    from ..pipeline.factory import example_inputs, family_of
 
-    c = MIXFORMERV2_VARIANTS[model]
+    family = family_of(model)
     torch.manual_seed(0)
-    net = build_mixformerv2(model).eval()
-    template = torch.randn(1, 3, c.template_size, c.template_size)
-    online = torch.randn_like(template)
+    net = family.build_network(model).eval()
+    fixed = {name: torch.from_numpy(a) for name, a in example_inputs(family, model).items()}
+
+    def inputs() -> list[torch.Tensor]:  # a new search crop per frame, the templates kept
+        return [torch.randn_like(t) if name == "search" else t for name, t in fixed.items()]
+
+    cached = family.torch_runtime(net)
+    if cached is net:
+        raise ValueError(f"{model} has no template cache")
     result = {}
-    for name, module in (("uncached", net), ("cached", CachedTemplates(net))):
+    for name, module in (("uncached", net), ("cached", cached)):
         runs = []
         with torch.inference_mode():
             for _ in range(3):
-                module(template, online, torch.randn(1, 3, c.search_size, c.search_size))
+                module(*inputs())
             for _ in range(repeats):
                 start = time.perf_counter()
                 for _ in range(frames):
-                    module(template, online, torch.randn(1, 3, c.search_size, c.search_size))
+                    module(*inputs())
                 runs.append((time.perf_counter() - start) / frames * 1e3)
         result[f"{name}_ms"] = float(np.median(runs))
     result["speedup"] = result["uncached_ms"] / result["cached_ms"]
