@@ -124,6 +124,7 @@ class Client:
         self.messages: dict[str, list] = defaultdict(list)
         self.arrivals: dict[str, list[int]] = defaultdict(list)  # time.time_ns() of each message
         self._publishers: dict[str, Any] = {}
+        self._subscriptions: dict[str, Any] = {}
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -139,7 +140,15 @@ class Client:
                 self.arrivals[topic].append(received_ns)
                 self._arrived.notify_all()
 
-        self.node.create_subscription(msg_type, topic, store, qos)
+        self._subscriptions[topic] = self.node.create_subscription(msg_type, topic, store, qos)
+
+    def wait_for_publishers(self, topic: str, timeout: float = 30.0) -> None:
+        """Wait until our subscription to `topic` has matched a publisher, then let discovery
+        settle: the publisher may match our reader later than we match it, and what it publishes
+        in between is lost (for a status, the node would then drop our resent frame as a repeat)."""
+        subscription = self._subscriptions[topic]
+        self.wait_until(lambda: subscription.get_publisher_count() > 0, timeout, f"publisher of {topic}")
+        time.sleep(DISCOVERY_SETTLE_S)
 
     def received(self, topic: str) -> list:
         with self._lock:
@@ -220,9 +229,7 @@ class RemoteTracker:
         client.listen(self.detections_topic, Detection2DArray)
         client.listen("/diagnostics", DiagnosticArray)
         if wait_for_outputs:
-            client.wait_until(
-                lambda: client.node.count_publishers(self.status_topic) > 0, 30, self.status_topic
-            )
+            client.wait_for_publishers(self.status_topic)
 
     def publish_image(self, msg: Image | CompressedImage, reliable: bool = True) -> None:
         topic = self.image_topic + ("/compressed" if isinstance(msg, CompressedImage) else "")
