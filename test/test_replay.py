@@ -182,14 +182,20 @@ def test_interrupted_replay_leaves_readable_outputs(tmp_path):
     assert "frames" in stderr and "/s" in stderr  # the progress line
 
 
-def test_bad_arguments_are_explained(tmp_path):
+def test_bad_arguments_are_explained(tmp_path, capsys):
     make_bag(tmp_path / "cam", 3)
     with pytest.raises(SystemExit):
         replay_main([str(tmp_path / "cam"), "--topic", "/camera/image_raw", "--out", str(tmp_path / "o")])
-    with pytest.raises(ValueError, match="topic /nope not in"):
-        replay_main(
-            [str(tmp_path / "cam"), "--topic", "/nope", "--init-box", "1,1,5,5", "--out", str(tmp_path / "p")]
-        )
+    for bag, topic, message in (
+        ("cam", "/nope", "no image topic /nope in"),
+        ("missing", "/camera/image_raw", "missing not found"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            replay_main(
+                [str(tmp_path / bag), "--topic", topic, "--init-box", "1,1,5,5", "--out", str(tmp_path / "p")]
+            )
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+        assert not (tmp_path / "p").exists(), "no outputs for a run that cannot start"
 
 
 @pytest.mark.ros

@@ -31,7 +31,7 @@ from ..core.annotate import draw_track
 from ..core.registry import build_tracker
 from ..core.session import StepOutcome, TrackingSession
 from ..core.types import TrackState
-from .bags import BagFrame, ResultBagWriter, read_boxes, read_frames
+from .bags import BagFrame, ResultBagWriter, image_topics, read_boxes, read_frames
 from .progress import Progress
 
 CSV_FIELDS = ("frame", "stamp", "state", "score", "x", "y", "w", "h", "track_id")
@@ -229,9 +229,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if sum(x is not None for x in (args.init_box, args.init_topic, args.gt)) != 1:
         parser.error("give exactly one of --init-box, --init-topic, --gt")
-    box = first_gt_box(args.gt) if args.gt else args.init_box
-    init = InitSpec(box=box, frame=args.init_frame, stamp_ns=args.init_stamp, topic=args.init_topic)
-    init.resolve(args.bag)
+    try:  # bad input is reported before any output is created
+        if not args.bag.exists():
+            raise FileNotFoundError(f"bag {args.bag} not found")
+        topics = image_topics(args.bag)
+        if args.topic not in topics:
+            raise ValueError(f"no image topic {args.topic} in {args.bag}; image topics: {topics or 'none'}")
+        box = first_gt_box(args.gt) if args.gt else args.init_box
+        init = InitSpec(box=box, frame=args.init_frame, stamp_ns=args.init_stamp, topic=args.init_topic)
+        init.resolve(args.bag)
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
     build_args = {
         "model": args.model,
         "checkpoint": args.checkpoint,
