@@ -11,7 +11,9 @@ with them:
 * the window is numpy's `hanning` (zero at both ends), unlike the STARK-lineage Hann window;
 * the template side is Python-3-rounded, the search side Python-2-rounded;
 * the reported box has x, y clamped to >= 0 while w, h are kept (`cxy_wh_2_rect`).
-The score that drives LOST is sigmoid(cls) at the chosen cell (what the authors return).
+The score that drives LOST is sigmoid(cls) at the chosen cell (what the authors return). One
+deviation: where degenerate predictions (0/0 in the ratio penalty) make the new state NaN, the
+authors' code would carry the NaN on; we keep the previous state and report score 0 (LOST).
 """
 
 from __future__ import annotations
