@@ -12,8 +12,14 @@ from golden import load_variant, sequence
 from hit_tracker_ros import build_tracker
 from hit_tracker_ros.models.ettrack import CachedTemplateFeatures, build_ettrack
 from hit_tracker_ros.pipeline.crop import python2_round, siamfc_subwindow
-from hit_tracker_ros.pipeline.ettrack import ETTRACK, cosine_window
-from hit_tracker_ros.pipeline.factory import export_model, load_network
+from hit_tracker_ros.pipeline.ettrack import ETTRACK, cosine_window, score_weighted_boxes
+from hit_tracker_ros.pipeline.factory import (
+    _torch_runner,
+    export_model,
+    load_network,
+    tensorrt_profile,
+    verification_inputs,
+)
 
 MODES = ("dynamic", "exemplar_sum")
 
@@ -136,6 +142,29 @@ def test_unsupported_options_are_refused(golden):
     _, _, _, checkpoint = golden
     with pytest.raises(ValueError, match="E.T.Track takes no search_factor"):
         build_tracker("ettrack", checkpoint=str(checkpoint), backend="torch", search_factor=4.0)
+
+
+def test_verification_boxes_are_stable_on_flat_maps(golden):
+    """Backend verification reads a score-weighted mean box (fractions of the crop): a change of
+    1e-6 in cls that moves the argmax cell must not move the box."""
+    _, _, _, checkpoint = golden
+    runner = _torch_runner(ETTRACK, "ettrack", checkpoint, "cpu", False)
+    out = runner.run(verification_inputs(ETTRACK, "ettrack")[0])
+    boxes = score_weighted_boxes(out)
+    assert boxes.shape == (1, 4) and (0 < boxes).all() and (boxes < 1).all()
+    cls = out["cls"].copy()
+    second = np.argsort(cls.reshape(-1))[-2]
+    cls.reshape(-1)[second] = cls.max() + 1e-6  # a different argmax cell
+    assert np.argmax(cls) != np.argmax(out["cls"])
+    np.testing.assert_allclose(score_weighted_boxes({**out, "cls": cls}), boxes, atol=1e-5)
+
+
+def test_tensorrt_profile_spans_both_search_sizes():
+    from hit_tracker_ros.pipeline.hit import HIT
+
+    low, opt, high = tensorrt_profile(ETTRACK, "ettrack")["search"]
+    assert (low, opt, high) == ([1, 3, 256, 256], [1, 3, 256, 256], [1, 3, 288, 288])
+    assert tensorrt_profile(HIT, "hit_tiny") == {}
 
 
 def test_siamfc_crop_and_rounding():

@@ -40,11 +40,13 @@ def _checkpoint(model: str, folder: Path) -> Path:
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x1, y1 = np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])
-    x2 = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2])
-    y2 = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    return inter / (a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter)
+    """Row-wise IoU of [x, y, w, h] boxes."""
+    from hit_tracker_ros.backends.select import box_iou_xyxy
+
+    def corners(v: np.ndarray) -> np.ndarray:
+        return np.concatenate([v[:, :2], v[:, :2] + v[:, 2:]], axis=1)
+
+    return box_iou_xyxy(corners(a), corners(b))
 
 
 def _run(tracker, scene, frames) -> tuple[np.ndarray, float]:

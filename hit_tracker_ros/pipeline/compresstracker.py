@@ -72,7 +72,6 @@ COMPRESSTRACKER = Family(
     inputs=CENTER_INPUTS,
     outputs=CENTER_OUTPUTS,
     build_network=lazy("hit_tracker_ros.models.ostrack", "build_compresstracker"),
-    prepare=lambda net: net.eval(),
     make_tracker=CompressTrackerTracker,
     checkpoint_help=(
         "CompressTracker checkpoints are published by the authors (github.com/LingyiHongfd/CompressTracker, "

@@ -198,7 +198,6 @@ ETTRACK = Family(
     inputs=ETTRACK_INPUTS,
     outputs=ETTRACK_OUTPUTS,
     build_network=lazy("hit_tracker_ros.models.ettrack", "build_ettrack"),
-    prepare=lambda net: net.eval(),
     make_tracker=ETTrackTracker,
     torch_runtime=lazy("hit_tracker_ros.models.ettrack", "CachedTemplateFeatures"),
     checkpoint_help=(

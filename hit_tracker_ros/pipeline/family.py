@@ -21,6 +21,10 @@ def _identity(state_dict: dict) -> dict:
     return state_dict
 
 
+def _eval(net):
+    return net.eval()
+
+
 @dataclass(frozen=True)
 class Family:
     """A tracker family: its variants (each with template/search sizes and factors), network
@@ -32,10 +36,10 @@ class Family:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     build_network: Callable[[str], object]
-    prepare: Callable[[object], object]
     make_tracker: Callable[[str, object, float], object]
     checkpoint_help: str
     descriptions: dict[str, str] = field(default_factory=dict)
+    prepare: Callable[[object], object] = _eval  # for inference (HiT also folds BatchNorm)
     adapt_state_dict: Callable[[dict], dict] = _identity  # e.g. drop teacher keys
     torch_runtime: Callable[[object], object] = _identity  # wrapper for the torch backend only (caches)
     # Backend verification: realistic network inputs per variant, and the boxes read from outputs

@@ -75,7 +75,6 @@ MIXFORMERV2 = Family(
     inputs=MIXFORMER_INPUTS,
     outputs=MIXFORMER_OUTPUTS,
     build_network=lazy("hit_tracker_ros.models.mixformer", "build_mixformerv2"),
-    prepare=lambda net: net.eval(),
     make_tracker=MixFormerV2Tracker,
     torch_runtime=lazy("hit_tracker_ros.models.mixformer", "CachedTemplates"),
     checkpoint_help=(
