@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 MIN_BOX_SIDE_PX = 2.0
+
+
+@dataclass(frozen=True)
+class BoxLimits:
+    """The initial boxes a tracker can track: every box that passes these produces a track.
+
+    min_side: pixels of each side inside the image; max_aspect_ratio: long side / short side
+    (OpenCV's CSRT fails in its first update on boxes about 35-40x longer than wide)."""
+
+    min_side: float = MIN_BOX_SIDE_PX
+    max_aspect_ratio: float = math.inf
+
+    def describe(self) -> str:
+        text = f"sides >= {self.min_side:g} px"
+        if math.isfinite(self.max_aspect_ratio):
+            text += f", long side <= {self.max_aspect_ratio:g} x short side"
+        return text
 
 
 class InvalidBoxError(ValueError):
@@ -26,23 +45,33 @@ def as_box(box: Sequence[float] | np.ndarray) -> np.ndarray:
 def validate_box(
     box: Sequence[float] | np.ndarray,
     image_size: tuple[int, int],
-    min_side: float = MIN_BOX_SIDE_PX,
+    limits: BoxLimits = BoxLimits(),
 ) -> np.ndarray:
     """Check an initial box against an image of `image_size` = (width, height).
 
     The box must be finite with positive width and height and overlap the image; the part
-    outside the image is cut off. Returns the clipped box; raises InvalidBoxError otherwise.
+    outside the image is cut off, and what remains must satisfy `limits`. Returns the clipped
+    box; raises InvalidBoxError otherwise.
     """
     arr = as_box(box)
     x, y, w, h = arr
     if w <= 0 or h <= 0:
         raise InvalidBoxError(f"box width and height must be positive, got w={w:g}, h={h:g}")
     clipped = clip_to_image(arr, image_size)
-    if clipped[2] < min_side or clipped[3] < min_side:
+    cw, ch = clipped[2], clipped[3]
+    if cw < limits.min_side or ch < limits.min_side:
         width, height = image_size
+        where = (
+            "is too small"
+            if np.allclose(clipped, arr)
+            else f"lies outside the {width}x{height} image (less than {limits.min_side:g} px inside)"
+        )
         raise InvalidBoxError(
-            f"box [{x:g}, {y:g}, {w:g}, {h:g}] lies outside the {width}x{height} image "
-            f"(less than {min_side:g} px inside)"
+            f"box [{x:g}, {y:g}, {w:g}, {h:g}] {where}: this tracker needs {limits.describe()}"
+        )
+    if max(cw, ch) > limits.max_aspect_ratio * min(cw, ch):
+        raise InvalidBoxError(
+            f"box of {cw:g}x{ch:g} px (inside the image) is too thin: this tracker needs {limits.describe()}"
         )
     return clipped
 

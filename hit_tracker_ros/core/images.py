@@ -1,13 +1,35 @@
-"""Decoding of camera images (ROS sensor_msgs layouts, without ROS) into H x W x 3 RGB uint8."""
+"""Decoding of camera images (ROS sensor_msgs layouts, without ROS) into H x W x 3 RGB uint8.
+
+Every frame is checked against a pixel budget from its header (raw fields, or the JPEG/PNG header)
+before anything is allocated, so a frame that declares 30000 x 30000 pixels costs nothing.
+"""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
+from .image_headers import HeaderError, compressed_dimensions
+
+# 8K DCI (8192 x 4320) also covers 8K UHD (7680 x 4320): about 106 MB as RGB.
+DEFAULT_MAX_IMAGE_PIXELS = 8192 * 4320
+
 
 class ImageDecodeError(ValueError):
     """An image that cannot be decoded (bad encoding, sizes or data)."""
+
+
+class ImageTooLargeError(ImageDecodeError):
+    """An image whose declared size exceeds the pixel budget."""
+
+
+def check_pixel_budget(width: int, height: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
+    """Refuse a declared size over `max_pixels` before any allocation."""
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"image of {width}x{height} = {width * height} pixels exceeds the pixel budget of "
+            f"{max_pixels} (max_image_pixels)"
+        )
 
 
 # encoding -> (bytes per pixel, conversion to RGB or None for plain channel copies)
@@ -31,6 +53,37 @@ SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_RAW_ENCODINGS)
 _YUV_ENCODINGS = {"yuv422", "uyvy", "yuv422_yuy2", "yuyv"}
 
 
+def check_raw(
+    data_length: int,
+    width: int,
+    height: int,
+    step: int,
+    encoding: str,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+) -> None:
+    """Validate the fields of a sensor_msgs/Image without touching its pixels."""
+    if encoding not in _RAW_ENCODINGS:
+        raise ImageDecodeError(
+            f"unsupported image encoding '{encoding}'; supported: {', '.join(SUPPORTED_ENCODINGS)}"
+        )
+    if width <= 0 or height <= 0:
+        raise ImageDecodeError(f"zero-size image ({width}x{height})")
+    check_pixel_budget(width, height, max_pixels)
+    bpp = _RAW_ENCODINGS[encoding][0]
+    row_bytes = width * bpp
+    if step < row_bytes:
+        raise ImageDecodeError(
+            f"step {step} is smaller than width x bytes per pixel = {width} x {bpp} = {row_bytes} "
+            f"for encoding '{encoding}'"
+        )
+    if data_length != height * step:
+        raise ImageDecodeError(
+            f"data length {data_length} does not match height x step = {height} x {step} = {height * step}"
+        )
+    if encoding in _YUV_ENCODINGS and width % 2:
+        raise ImageDecodeError(f"{encoding} needs an even width, got {width}")
+
+
 def decode_raw(
     data: bytes | bytearray | memoryview | np.ndarray,
     width: int,
@@ -38,28 +91,13 @@ def decode_raw(
     step: int,
     encoding: str,
     is_bigendian: bool = False,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> np.ndarray:
     """Convert the fields of a sensor_msgs/Image into a C-contiguous RGB uint8 array."""
-    if encoding not in _RAW_ENCODINGS:
-        raise ImageDecodeError(
-            f"unsupported image encoding '{encoding}'; supported: {', '.join(SUPPORTED_ENCODINGS)}"
-        )
-    if width <= 0 or height <= 0:
-        raise ImageDecodeError(f"zero-size image ({width}x{height})")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    check_raw(buf.size, width, height, step, encoding, max_pixels)
     bpp, conversion = _RAW_ENCODINGS[encoding]
     row_bytes = width * bpp
-    if step < row_bytes:
-        raise ImageDecodeError(
-            f"step {step} is smaller than width x bytes per pixel = {width} x {bpp} = {row_bytes} "
-            f"for encoding '{encoding}'"
-        )
-    buf = np.frombuffer(data, dtype=np.uint8)
-    if buf.size != height * step:
-        raise ImageDecodeError(
-            f"data length {buf.size} does not match height x step = {height} x {step} = {height * step}"
-        )
-    if encoding in _YUV_ENCODINGS and width % 2:
-        raise ImageDecodeError(f"{encoding} needs an even width, got {width}")
     rows = buf.reshape(height, step)[:, :row_bytes]
     if encoding == "mono16":
         pixels = rows.reshape(height, width, 2).view(">u2" if is_bigendian else "<u2")[..., 0]
@@ -72,13 +110,43 @@ def decode_raw(
     return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
 
 
-def decode_compressed(data: bytes | bytearray | memoryview | np.ndarray, fmt: str = "") -> np.ndarray:
-    """Decode a sensor_msgs/CompressedImage payload (JPEG, PNG, ...) into RGB uint8."""
-    buf = np.frombuffer(data, dtype=np.uint8)
-    if buf.size == 0:
+def compressed_size(
+    data: bytes | bytearray | memoryview | np.ndarray,
+    fmt: str = "",
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+) -> tuple[int, int]:
+    """(width, height) that a sensor_msgs/CompressedImage payload declares, within the budget."""
+    buf = memoryview(np.frombuffer(data, dtype=np.uint8))
+    if buf.nbytes == 0:
         raise ImageDecodeError(f"empty compressed image (format '{fmt}')")
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if bgr is None or bgr.size == 0:
+    try:
+        _, width, height = compressed_dimensions(buf)
+    except HeaderError as exc:
+        raise ImageDecodeError(
+            f"could not decode compressed image (format '{fmt}', {buf.nbytes} bytes): {exc}"
+        ) from None
+    if width == 0 or height == 0:
+        raise ImageDecodeError(f"zero-size image ({width}x{height})")
+    check_pixel_budget(width, height, max_pixels)
+    return width, height
+
+
+def decode_compressed(
+    data: bytes | bytearray | memoryview | np.ndarray,
+    fmt: str = "",
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+) -> np.ndarray:
+    """Decode a sensor_msgs/CompressedImage payload (JPEG or PNG) into RGB uint8.
+
+    EXIF orientation is ignored, as compressed_image_transport's decoder does: the pixels keep
+    the sensor's layout and the header's size."""
+    width, height = compressed_size(data, fmt, max_pixels)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    try:
+        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error as exc:  # OpenCV's own limits; the budget normally refuses first
+        raise ImageDecodeError(f"could not decode compressed image (format '{fmt}'): {exc}") from None
+    if bgr is None or bgr.shape[:2] != (height, width):
         raise ImageDecodeError(f"could not decode compressed image (format '{fmt}', {buf.size} bytes)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 

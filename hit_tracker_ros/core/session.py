@@ -28,6 +28,7 @@ class StepOutcome:
     frames_lost: int
     message: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    error: str = ""  # set when the tracker failed on this frame (the track ended)
 
 
 def new_track_id() -> str:
@@ -82,6 +83,9 @@ class TrackingSession:
         except FrameSizeError as exc:
             self.stop(f"stopped: {exc}")
             return self._outcome(None, 0.0, {})
+        except Exception as exc:  # noqa: BLE001 - a tracker failure ends the track, not the caller
+            self.stop(f"stopped: the tracker failed on this frame ({exc!r})")
+            return self._outcome(None, 0.0, {}, error=self.message)
         self.frames_tracked += 1
         self.frames_lost = self.frames_lost + 1 if result.state == TrackState.LOST else 0
         if result.state != self._last_state:
@@ -89,7 +93,9 @@ class TrackingSession:
             self._last_state = result.state
         return self._outcome(result.box, result.score, result.timings_ms)
 
-    def _outcome(self, box: np.ndarray | None, score: float, timings: dict[str, float]) -> StepOutcome:
+    def _outcome(
+        self, box: np.ndarray | None, score: float, timings: dict[str, float], error: str = ""
+    ) -> StepOutcome:
         return StepOutcome(
             state=self.tracker.state,
             box=box,
@@ -100,4 +106,5 @@ class TrackingSession:
             frames_lost=self.frames_lost,
             message=self.message,
             timings_ms=timings,
+            error=error,
         )

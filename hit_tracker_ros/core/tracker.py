@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .boxes import clip_to_image, validate_box
+from .boxes import BoxLimits, clip_to_image, validate_box
 from .timing import StageTimer
 from .types import TrackResult, TrackState
 
@@ -36,6 +36,8 @@ class Tracker(ABC):
 
     model: str = ""
     backend: str = ""
+    # Initial boxes this tracker can follow; the node validates init requests against them.
+    box_limits: BoxLimits = BoxLimits()
 
     def __init__(self, score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> None:
         if not 0.0 <= score_threshold <= 1.0:
@@ -60,7 +62,7 @@ class Tracker(ABC):
         """Start tracking the target in `box` = [x, y, w, h]; returns the (clipped) box used."""
         frame = check_frame(frame)
         size = (frame.shape[1], frame.shape[0])
-        start_box = validate_box(box, size)
+        start_box = validate_box(box, size, self.box_limits)
         self._initialize(frame, start_box)
         self._image_size = size
         self._state = TrackState.TRACKING

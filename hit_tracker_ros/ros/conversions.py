@@ -10,7 +10,7 @@ from std_msgs.msg import Header
 from vision_msgs.msg import BoundingBox2D, Detection2D, ObjectHypothesisWithPose
 
 from ..core.boxes import InvalidBoxError, as_box
-from ..core.images import decode_compressed, decode_raw
+from ..core.images import DEFAULT_MAX_IMAGE_PIXELS, check_raw, compressed_size, decode_compressed, decode_raw
 
 
 def stamp_to_ns(stamp) -> int:
@@ -18,11 +18,22 @@ def stamp_to_ns(stamp) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
-def image_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
+def image_to_rgb(msg: Image | CompressedImage, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode a raw or compressed image message to RGB uint8 (ImageDecodeError on bad data)."""
     if isinstance(msg, CompressedImage):
-        return decode_compressed(msg.data, msg.format)
-    return decode_raw(msg.data, msg.width, msg.height, msg.step, msg.encoding, bool(msg.is_bigendian))
+        return decode_compressed(msg.data, msg.format, max_pixels)
+    return decode_raw(
+        msg.data, msg.width, msg.height, msg.step, msg.encoding, bool(msg.is_bigendian), max_pixels
+    )
+
+
+def image_size(msg: Image | CompressedImage, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> tuple[int, int]:
+    """(width, height) of an image message from its header alone, checked as `image_to_rgb` would
+    check it; cheap enough for a service callback."""
+    if isinstance(msg, CompressedImage):
+        return compressed_size(msg.data, msg.format, max_pixels)
+    check_raw(len(msg.data), msg.width, msg.height, msg.step, msg.encoding, max_pixels)
+    return msg.width, msg.height
 
 
 def rgb_to_image(rgb: np.ndarray, header: Header) -> Image:

@@ -281,11 +281,16 @@ class RemoteTracker:
                 if time.monotonic() >= deadline:
                     raise
 
-    def init(self, box, stamp_ns: int = 0, label: str = "target", theta: float = 0.0):
+    @staticmethod
+    def init_request(box=(0, 0, 1, 1), stamp_ns: int = 0, label: str = "target", theta: float = 0.0):
         request = InitTarget.Request()
         request.header.stamp = ns_to_time(stamp_ns)
         request.bbox = make_bbox(box, theta)
         request.label = label
+        return request
+
+    def init(self, box, stamp_ns: int = 0, label: str = "target", theta: float = 0.0):
+        request = self.init_request(box, stamp_ns, label, theta)
         return self.client.call(InitTarget, f"{self.node.name}/init", request)
 
     def stop(self):

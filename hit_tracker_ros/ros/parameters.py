@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.images import DEFAULT_MAX_IMAGE_PIXELS
+
 
 @dataclass(frozen=True)
 class ParameterSpec:
@@ -39,6 +41,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("use_compressed", False, "subscribe to image/compressed (jpeg/png) instead of image"),
     ParameterSpec("image_qos_reliability", "best_effort", "input QoS: best_effort or reliable"),
     ParameterSpec("image_qos_depth", 5, "input QoS history depth"),
+    ParameterSpec(
+        "max_image_pixels",
+        DEFAULT_MAX_IMAGE_PIXELS,
+        "frames whose header declares more pixels are refused before decoding (default 8192x4320)",
+    ),
     ParameterSpec("frame_cache_size", 30, "recent frames kept for initializing on a past stamp"),
     ParameterSpec(
         "init_stamp_tolerance", 0.001, "max |init stamp - frame stamp| in seconds to match a frame"

@@ -1,9 +1,14 @@
 """The lifecycle node `hit_tracker`: images in; Detection2D, TrackerStatus and diagnostics out.
 
 Threads: one executor thread runs the image/detection subscriptions, the services and the
-diagnostics timer; one worker thread runs decoding and tracking. The image callback only stores the message
-(in the frame cache and as the single pending frame), so services never wait for inference, and
-a slow tracker processes the newest frame while the frames in between are dropped and counted.
+diagnostics timer; one worker thread runs decoding and tracking. The image callback only judges
+the stamp and stores the message (in the frame cache and as the pending frame), and the services
+only read headers, so a service never waits for a decode or for inference, and a slow tracker
+processes the newest frame while the frames in between are dropped and counted.
+
+One rule for frames: a frame that cannot be used (undecodable, over the pixel budget, late, a
+stamp outlier) is refused with a reason and counted, and the running track goes on; an exception
+of the tracker on a usable frame ends the track with the reason in the status message.
 """
 
 from __future__ import annotations
@@ -29,17 +34,17 @@ from hit_tracker_ros.srv import InitTarget
 from ..core.annotate import draw_track
 from ..core.boxes import InvalidBoxError, validate_box
 from ..core.frame_cache import FrameCache
-from ..core.images import ImageDecodeError
+from ..core.images import DEFAULT_MAX_IMAGE_PIXELS, ImageDecodeError
 from ..core.registry import build_tracker
 from ..core.session import StepOutcome, TrackingSession, new_track_id
+from ..core.stamp_policy import StampPolicy
 from ..core.stats import RateMeter, SampleWindow
 from ..core.timing import StageTimer
 from ..core.types import TrackState
-from .conversions import bbox_to_xywh, image_to_rgb, make_detection, rgb_to_image, stamp_to_ns
+from .conversions import bbox_to_xywh, image_size, image_to_rgb, make_detection, rgb_to_image, stamp_to_ns
 from .parameters import PARAMETERS
 from .status import STAGES, make_diagnostics, make_status
 
-STAMP_RESET_NS = 1_000_000_000  # a stamp this far behind the last one means time was reset
 SERVICE_QUEUE_DEPTH = 200
 
 
@@ -53,8 +58,7 @@ class _Frame:
 @dataclass
 class _InitRequest:
     frame: _Frame
-    rgb: np.ndarray
-    box: np.ndarray
+    box: np.ndarray  # validated against the frame's header size and the tracker's box limits
     label: str
     track_id: str
 
@@ -74,9 +78,12 @@ class TrackerNode(LifecycleNode):
 
         self._cond = threading.Condition()
         self._cache: FrameCache[_Frame] = FrameCache(1)
-        self._pending_frame: _Frame | None = None
+        self._stamps: StampPolicy[_Frame] = StampPolicy()
+        self._pending_frames: list[_Frame] = []
         self._pending_init: _InitRequest | None = None
         self._pending_stop: str | None = None
+        self._pending_clock_reset = False
+        self._max_pixels = DEFAULT_MAX_IMAGE_PIXELS
         self._session: TrackingSession | None = None
         self._worker: threading.Thread | None = None
         self._running = False
@@ -95,9 +102,12 @@ class TrackerNode(LifecycleNode):
                 "dropped",
                 "rejected",
                 "out_of_order",
+                "stamp_outliers",
+                "clock_resets",
                 "init_accepted",
                 "init_rejected",
                 "init_superseded",
+                "init_failed",
             ),
             0,
         )
@@ -158,6 +168,7 @@ class TrackerNode(LifecycleNode):
             self.get_logger().info(f"{key}: {value}")
         self._session = TrackingSession(tracker)
         self._cache = FrameCache(max(int(param("frame_cache_size")), 1))
+        self._max_pixels = int(param("max_image_pixels"))
         self._pubs = {
             "detection": self.create_lifecycle_publisher(Detection2D, "~/detection", 10),
             "detections": self.create_lifecycle_publisher(Detection2DArray, "~/detections", 10),
@@ -186,6 +197,7 @@ class TrackerNode(LifecycleNode):
             ),
         ]
         self._last_stamp_ns = -1
+        self._stamps.reset()
         self._running = True
         self._worker = threading.Thread(target=self._work, name="hit_tracker_worker", daemon=True)
         self._worker.start()
@@ -219,7 +231,7 @@ class TrackerNode(LifecycleNode):
         self._subs = []
         with self._cond:
             self._running = False
-            self._pending_frame = self._pending_init = None
+            self._pending_frames, self._pending_init = [], None
             self._cond.notify_all()
         if self._worker is not None:
             self._worker.join()
@@ -254,10 +266,20 @@ class TrackerNode(LifecycleNode):
         self._input_rate.tick(frame.arrival)
         with self._cond:
             self._counts["received"] += 1
-            self._cache.add(frame.stamp_ns, frame)
-            if self._pending_frame is not None:
-                self._counts["dropped"] += 1
-            self._pending_frame = frame
+            decision = self._stamps.push(frame.stamp_ns, frame)
+            self._counts["out_of_order"] += decision.late
+            self._counts["stamp_outliers"] += decision.outliers
+            if decision.clock_reset:
+                self._counts["clock_resets"] += 1
+                self._cache.clear()
+                self._pending_clock_reset = True
+                self._pending_init = None
+            if not decision.accept:
+                return
+            for stamp_ns, accepted in decision.accept:
+                self._cache.add(stamp_ns, accepted)
+            self._counts["dropped"] += len(self._pending_frames)
+            self._pending_frames = [accepted for _, accepted in decision.accept]
             self._cond.notify_all()
 
     def _on_init(self, request: InitTarget.Request, response: InitTarget.Response) -> InitTarget.Response:
@@ -285,6 +307,7 @@ class TrackerNode(LifecycleNode):
         return ok, message, track_id
 
     def _prepare_init(self, stamp, bbox, label: str) -> tuple[bool, str, str]:
+        """Checks that need only headers (this runs on the executor thread); the worker decodes."""
         if not self._active:
             return False, f"node is not active (state: {self._lifecycle_label()}); activate it first", ""
         try:
@@ -295,15 +318,15 @@ class TrackerNode(LifecycleNode):
                 stamp_ns, frame = (
                     self._cache.newest() if stamp_ns == 0 else self._cache.find(stamp_ns, tolerance)
                 )
-            rgb = image_to_rgb(frame.msg)
-            used = validate_box(box, (rgb.shape[1], rgb.shape[0]))
+            size = image_size(frame.msg, self._max_pixels)
+            used = validate_box(box, size, self._session.tracker.box_limits)
         except (InvalidBoxError, LookupError, ImageDecodeError) as exc:
             return False, str(exc), ""
         track_id = new_track_id()
         with self._cond:
             if self._pending_init is not None:
                 self._counts["init_superseded"] += 1
-            self._pending_init = _InitRequest(frame, rgb, used, label, track_id)
+            self._pending_init = _InitRequest(frame, used, label, track_id)
             self._cond.notify_all()
         clipped = "" if np.allclose(used, box) else f" (clipped to {np.round(used, 1).tolist()})"
         return True, f"accepted on the frame stamped {_sec(stamp_ns)}{clipped}", track_id
@@ -325,33 +348,54 @@ class TrackerNode(LifecycleNode):
     def _work(self) -> None:
         while True:
             with self._cond:
-                while self._running and not (self._pending_frame or self._pending_init or self._pending_stop):
+                while self._running and not self._has_work():
                     self._cond.wait()
                 if not self._running:
                     return
-                frame, init, stop = self._pending_frame, self._pending_init, self._pending_stop
-                self._pending_frame = self._pending_init = self._pending_stop = None
+                frames, init, stop = self._pending_frames, self._pending_init, self._pending_stop
+                clock_reset = self._pending_clock_reset
+                self._pending_frames, self._pending_init, self._pending_stop = [], None, None
+                self._pending_clock_reset = False
             try:
+                if clock_reset:
+                    self._session.stop("stopped: image stamps jumped back (clock reset)")
+                    self._last_stamp_ns = -1
                 if stop:
                     self._session.stop(stop)
                 if init:
                     self._apply_init(init)
-                if frame:
+                for frame in frames:
                     self._process(frame)
             except Exception as exc:  # noqa: BLE001 - keep the node alive, report the failure
-                self._last_error = f"tracking failed: {exc!r}"
+                if not self.context.ok():
+                    return  # shutting down: publishers are gone, nothing to report
+                self._last_error = f"internal error: {exc!r}"
                 self.get_logger().error(self._last_error)
-                self._session.stop("stopped after an internal error")
+
+    def _has_work(self) -> bool:
+        pending = (self._pending_frames, self._pending_init, self._pending_stop, self._pending_clock_reset)
+        return any(pending)
 
     def _apply_init(self, init: _InitRequest) -> None:
         """Initialize on the requested frame, then track silently through the cached frames that
         were already published, so the next published frame continues from the operator's box."""
-        self._session.start(init.rgb, init.box, init.label, init.track_id)
+        try:
+            rgb = image_to_rgb(init.frame.msg, self._max_pixels)
+            self._session.start(rgb, init.box, init.label, init.track_id)
+        except Exception as exc:  # noqa: BLE001 - undecodable data behind a valid header, tracker error
+            stamp = _sec(init.frame.stamp_ns)
+            reason = f"track {init.track_id} could not start on the frame stamped {stamp}: {exc}"
+            self._session.stop(reason)
+            with self._cond:
+                self._counts["init_failed"] += 1
+            self._last_error = reason
+            self.get_logger().error(reason)
+            return
         with self._cond:
             catch_up = self._cache.between(init.frame.stamp_ns, self._last_stamp_ns)
         for _, frame in catch_up:
             try:
-                self._session.step(image_to_rgb(frame.msg))
+                self._session.step(image_to_rgb(frame.msg, self._max_pixels))
             except ImageDecodeError:
                 continue
         self.get_logger().info(
@@ -360,17 +404,14 @@ class TrackerNode(LifecycleNode):
         )
 
     def _process(self, frame: _Frame) -> None:
-        if frame.stamp_ns <= self._last_stamp_ns:
-            if frame.stamp_ns > self._last_stamp_ns - STAMP_RESET_NS:
-                with self._cond:
-                    self._counts["out_of_order"] += 1
-                return
-            self.get_logger().warning("image stamps jumped back; starting over (track stopped)")
-            self._session.stop("stopped: image stamps jumped back")
+        if frame.stamp_ns <= self._last_stamp_ns:  # the stamp policy lets none through; stay safe
+            with self._cond:
+                self._counts["out_of_order"] += 1
+            return
         timer = StageTimer()
         try:
             with timer.stage("decode"):
-                rgb = image_to_rgb(frame.msg)
+                rgb = image_to_rgb(frame.msg, self._max_pixels)
         except ImageDecodeError as exc:
             with self._cond:
                 self._counts["rejected"] += 1
@@ -379,6 +420,9 @@ class TrackerNode(LifecycleNode):
             return
         self._last_stamp_ns = frame.stamp_ns
         outcome = self._session.step(rgb)
+        if outcome.error:
+            self._last_error = outcome.error
+            self.get_logger().error(f"track ended: {outcome.error}")
         with timer.stage("publish"):
             self._publish(frame, rgb, outcome, timer)
         with self._cond:
@@ -456,9 +500,13 @@ class TrackerNode(LifecycleNode):
             "dropped_frames": counts["dropped"],
             "rejected_frames": counts["rejected"],
             "out_of_order_frames": counts["out_of_order"],
+            "stamp_outliers": counts["stamp_outliers"],
+            "clock_resets": counts["clock_resets"],
             "init_accepted": counts["init_accepted"],
             "init_rejected": counts["init_rejected"],
             "init_superseded": counts["init_superseded"],
+            "init_failed": counts["init_failed"],
+            "max_image_pixels": self._max_pixels,
         }
         for stage in STAGES:
             values[f"{stage}_ms"] = self._stage_ms[stage].summary()["median"]
