@@ -37,10 +37,14 @@ def new_track_id() -> str:
 
 
 class TrackingSession:
-    """Runs a `Tracker` for one target at a time."""
+    """Runs a `Tracker` for one target at a time.
 
-    def __init__(self, tracker: Tracker) -> None:
+    max_lost_frames: a track LOST for that many consecutive frames ends (IDLE, with the reason);
+    0 keeps LOST tracks forever."""
+
+    def __init__(self, tracker: Tracker, max_lost_frames: int = 0) -> None:
         self.tracker = tracker
+        self.max_lost_frames = max_lost_frames
         self.track_id = ""
         self.label = ""
         self.frames_tracked = 0
@@ -66,6 +70,15 @@ class TrackingSession:
         self._last_state = TrackState.TRACKING
         return used
 
+    def reacquire(self, frame: np.ndarray, box: np.ndarray, reason: str) -> np.ndarray:
+        """Re-initialize the running track on `box` (same track id and label), e.g. when a
+        detector finds the lost target again."""
+        used = self.tracker.initialize(frame, box)
+        self.frames_lost = 0
+        self.message = reason
+        self._last_state = TrackState.TRACKING
+        return used
+
     def stop(self, reason: str = "stopped") -> None:
         """Return to IDLE."""
         self.tracker.reset()
@@ -88,6 +101,9 @@ class TrackingSession:
             return self._outcome(None, 0.0, {}, error=self.message)
         self.frames_tracked += 1
         self.frames_lost = self.frames_lost + 1 if result.state == TrackState.LOST else 0
+        if self.max_lost_frames and self.frames_lost >= self.max_lost_frames:
+            self.stop(f"stopped: lost for {self.frames_lost} frames (max_lost_frames)")
+            return self._outcome(None, 0.0, result.timings_ms)
         if result.state != self._last_state:
             self.message = "score below threshold" if result.state == TrackState.LOST else "target reacquired"
             self._last_state = result.state

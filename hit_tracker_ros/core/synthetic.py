@@ -29,7 +29,7 @@ class SyntheticScene:
         self.config = config or SceneConfig()
         rng = np.random.default_rng(self.config.seed)
         self._background = _clutter(self.config.width, self.config.height, rng)
-        self._target = _target_texture(*self.config.target_size)
+        self._target = target_texture(*self.config.target_size)
 
     def __len__(self) -> int:
         return self.config.n_frames
@@ -56,11 +56,11 @@ class SyntheticScene:
         c = self.config
         img = self._background.copy()
         x, y, w, h = (int(v) for v in self.truth(i))
-        _paste(img, self._target, x, y)
+        paste(img, self._target, x, y)
         if self.occluded(i):
             # A grey bar sweeping over most of the target, as a passing pole would.
             ox = x + int(w * 0.15)
-            _paste(img, np.full((h + 24, int(w * 0.7), 3), 128, np.uint8), ox, y - 12)
+            paste(img, np.full((h + 24, int(w * 0.7), 3), 128, np.uint8), ox, y - 12)
         noise = np.random.default_rng(c.seed * 100003 + i).normal(0.0, 3.0, img.shape)
         return np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
 
@@ -77,7 +77,8 @@ def _clutter(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _target_texture(width: int, height: int) -> np.ndarray:
+def target_texture(width: int, height: int) -> np.ndarray:
+    """The textured target (checkerboard, dark frame, bright diagonal stripe) of width x height."""
     yy, xx = np.mgrid[0:height, 0:width]
     checker = ((xx // 6 + yy // 6) % 2).astype(np.float32)
     tex = np.stack([230 * checker + 20, 40 + 60 * checker, 30 + 30 * (1 - checker)], axis=-1)
@@ -88,7 +89,8 @@ def _target_texture(width: int, height: int) -> np.ndarray:
     return tex
 
 
-def _paste(img: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
+def paste(img: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
+    """Copy `patch` into `img` with its top-left corner at (x, y), cut at the borders."""
     h, w = patch.shape[:2]
     H, W = img.shape[:2]
     x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)

@@ -31,7 +31,9 @@ class Tracker(ABC):
     """Single-target tracker: `initialize(frame, box)`, then `track(frame)` per frame.
 
     Subclasses implement `_initialize` and `_track`; this class validates inputs, keeps the
-    state and applies the LOST rule (score below `score_threshold`).
+    state and applies the LOST rule with hysteresis: a score below `score_threshold` enters LOST,
+    and a LOST track returns to TRACKING only at `recover_threshold` or above (never below
+    `score_threshold`), so a score hovering at the threshold does not flicker the state.
     """
 
     model: str = ""
@@ -43,6 +45,7 @@ class Tracker(ABC):
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}")
         self.score_threshold = float(score_threshold)
+        self.recover_threshold = float(score_threshold)
         # How the backend was chosen (for diagnostics): selection report, verification, engine.
         self.backend_info: dict[str, str] = {}
         self._state = TrackState.IDLE
@@ -83,7 +86,10 @@ class Tracker(ABC):
         box, score = self._track(frame, timer)
         box = clip_to_image(np.asarray(box, dtype=np.float64), size)
         score = float(np.clip(score, 0.0, 1.0)) if np.isfinite(score) else 0.0
-        self._state = TrackState.TRACKING if score >= self.score_threshold else TrackState.LOST
+        needed = self.score_threshold
+        if self._state == TrackState.LOST:
+            needed = max(self.recover_threshold, self.score_threshold)
+        self._state = TrackState.TRACKING if score >= needed else TrackState.LOST
         return TrackResult(box=box, score=score, state=self._state, timings_ms=timer.times_ms)
 
     def reset(self) -> None:

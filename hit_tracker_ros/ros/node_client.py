@@ -37,17 +37,17 @@ DISCOVERY_SETTLE_S = 0.5
 RESEND_AFTER_S = 2.0
 
 
-def node_executable() -> str:
-    """`tracker_node` of the install space on AMENT_PREFIX_PATH (as `ros2 run` would find it)."""
+def node_executable(executable: str = "tracker_node") -> str:
+    """An executable of the install space on AMENT_PREFIX_PATH (as `ros2 run` would find it)."""
     for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
-        candidate = Path(prefix) / "lib" / "hit_tracker_ros" / "tracker_node"
+        candidate = Path(prefix) / "lib" / "hit_tracker_ros" / executable
         if prefix and candidate.exists():
             return str(candidate)
-    found = shutil.which("tracker_node")
+    found = shutil.which(executable)
     if found:
         return found
     raise FileNotFoundError(
-        "tracker_node not found: build the package (scripts/setup) and source its install space"
+        f"{executable} not found: build the package (scripts/setup) and source its install space"
     )
 
 
@@ -75,16 +75,26 @@ def make_image(rgb: np.ndarray, stamp_ns: int, encoding: str = "rgb8", frame_id:
 
 
 class NodeProcess:
-    """The tracker node as a child process (`tracker_node` from the install space)."""
+    """A node of the package as a child process (by default `tracker_node`, named hit_tracker)."""
 
-    def __init__(self, namespace: str, params: dict[str, Any], log_dir: Path) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        params: dict[str, Any],
+        log_dir: Path,
+        executable: str = "tracker_node",
+        node_name: str = "hit_tracker",
+        remaps: dict[str, str] | None = None,
+    ) -> None:
         self.namespace = namespace
-        self.name = f"{namespace}/hit_tracker"
-        args = [node_executable(), "--ros-args", "-r", f"__ns:={namespace}"]
+        self.name = f"{namespace}/{node_name}"
+        args = [node_executable(executable), "--ros-args", "-r", f"__ns:={namespace}"]
+        for source, target in (remaps or {}).items():
+            args += ["-r", f"{source}:={target}"]
         for key, value in params.items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
             args += ["-p", f"{key}:={text}"]
-        self.log_path = log_dir / f"{namespace.strip('/')}.log"
+        self.log_path = log_dir / f"{namespace.strip('/')}-{executable}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             args, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy()

@@ -36,7 +36,28 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "min_verification_iou", 0.98, "accelerated backends whose boxes agree less with FP32 are refused"
     ),
-    ParameterSpec("score_threshold", 0.25, "confidence below which the state is LOST, in [0, 1]", False),
+    ParameterSpec("lost_threshold", 0.25, "a score below it enters LOST, in [0, 1]", False),
+    ParameterSpec(
+        "recover_threshold",
+        0.25,
+        "a LOST track returns to TRACKING at this score or above (at least lost_threshold), in [0, 1]",
+        False,
+    ),
+    ParameterSpec("score_threshold", -1.0, "deprecated alias of lost_threshold (-1: unset)", False),
+    ParameterSpec("max_lost_frames", 0, "a track LOST for this many frames ends (IDLE); 0: never", False),
+    ParameterSpec(
+        "handoff_policy",
+        "best_score",
+        "which detection of ~/init_detections becomes the target: best_score, nearest_center, "
+        "nearest_previous or label:<class_id>",
+        False,
+    ),
+    ParameterSpec("point_box_size", 64.0, "side in pixels of the box around a ~/init_point click", False),
+    ParameterSpec(
+        "rectified_input",
+        False,
+        "the images are rectified: bearings use camera_info's P and no distortion (else K and D)",
+    ),
     ParameterSpec("autostart", True, "configure and activate on startup"),
     ParameterSpec("use_compressed", False, "subscribe to image/compressed (jpeg/png) instead of image"),
     ParameterSpec("image_qos_reliability", "best_effort", "input QoS: best_effort or reliable"),

@@ -25,8 +25,10 @@ def make_status(
     backend: str,
     processing_latency_ms: float,
     stamp_latency_ms: float,
+    bearing: tuple[float, float] | None = None,
 ) -> TrackerStatus:
-    """TrackerStatus for one processed frame (MAVLink-style normalized fields included)."""
+    """TrackerStatus for one processed frame (MAVLink-style normalized fields included);
+    `bearing` = (angle_x, angle_y) of the box centre when a camera model is known."""
     width, height = image_size
     msg = TrackerStatus()
     msg.header = header
@@ -46,6 +48,9 @@ def make_status(
     msg.processing_latency_ms = float(processing_latency_ms)
     msg.stamp_latency_ms = float(stamp_latency_ms)
     msg.message = outcome.message
+    if bearing is not None:
+        msg.has_angles = True
+        msg.angle_x, msg.angle_y = (float(a) for a in bearing)
     return msg
 
 

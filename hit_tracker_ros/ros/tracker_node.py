@@ -18,13 +18,12 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray
 
@@ -32,8 +31,10 @@ from hit_tracker_ros.msg import TrackerStatus
 from hit_tracker_ros.srv import InitTarget
 
 from ..core.annotate import draw_track
+from ..core.bearing import CameraModel, CameraModelError
 from ..core.boxes import InvalidBoxError, validate_box
 from ..core.frame_cache import FrameCache
+from ..core.handoff import HandoffPolicy, choose
 from ..core.images import DEFAULT_MAX_IMAGE_PIXELS, ImageDecodeError
 from ..core.registry import build_tracker
 from ..core.session import StepOutcome, TrackingSession, new_track_id
@@ -41,7 +42,10 @@ from ..core.stamp_policy import StampPolicy
 from ..core.stats import RateMeter, SampleWindow
 from ..core.timing import StageTimer
 from ..core.types import TrackState
+from .camera_info import camera_model
 from .conversions import bbox_to_xywh, image_size, image_to_rgb, make_detection, rgb_to_image, stamp_to_ns
+from .init_inputs import candidates, detection_label, point_box
+from .node_main import spin_node
 from .parameters import PARAMETERS
 from .status import STAGES, make_diagnostics, make_status
 
@@ -61,6 +65,7 @@ class _InitRequest:
     box: np.ndarray  # validated against the frame's header size and the tracker's box limits
     label: str
     track_id: str
+    reacquire: bool = False  # re-initialize the running (LOST) track `track_id` instead
 
 
 class TrackerNode(LifecycleNode):
@@ -93,6 +98,9 @@ class TrackerNode(LifecycleNode):
         self._subs: list[object] = []
         self._model = self._backend = ""
         self._backend_info: dict[str, str] = {}
+        self._camera: CameraModel | None = None
+        self._camera_info_status = "none received"
+        self._last_box: np.ndarray | None = None  # of the most recent track (nearest_previous)
         self._config_error = ""
         self._last_error = ""
         self._counts = dict.fromkeys(
@@ -108,6 +116,8 @@ class TrackerNode(LifecycleNode):
                 "init_rejected",
                 "init_superseded",
                 "init_failed",
+                "handoff_ignored",
+                "reacquired",
             ),
             0,
         )
@@ -147,7 +157,6 @@ class TrackerNode(LifecycleNode):
                 param("model"),
                 checkpoint=param("checkpoint") or None,
                 backend=param("backend"),
-                score_threshold=float(param("score_threshold")),
                 device=str(param("device")),
                 fp16=bool(param("fp16")),
                 engine_cache_dir=str(param("engine_cache_dir")),
@@ -167,6 +176,7 @@ class TrackerNode(LifecycleNode):
         for key, value in self._backend_info.items():
             self.get_logger().info(f"{key}: {value}")
         self._session = TrackingSession(tracker)
+        self._apply_track_parameters({})
         self._cache = FrameCache(max(int(param("frame_cache_size")), 1))
         self._max_pixels = int(param("max_image_pixels"))
         self._pubs = {
@@ -189,12 +199,10 @@ class TrackerNode(LifecycleNode):
                 self._on_image,
                 self._image_qos(),
             ),
-            self.create_subscription(
-                Detection2D,
-                "~/init_detection",
-                self._on_init_detection,
-                10,
-            ),
+            self.create_subscription(Detection2D, "~/init_detection", self._on_init_detection, 10),
+            self.create_subscription(Detection2DArray, "~/init_detections", self._on_init_detections, 10),
+            self.create_subscription(PointStamped, "~/init_point", self._on_init_point, 10),
+            self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, self._image_qos()),
         ]
         self._last_stamp_ns = -1
         self._stamps.reset()
@@ -252,13 +260,39 @@ class TrackerNode(LifecycleNode):
         )
 
     def _on_set_parameters(self, params) -> SetParametersResult:
-        for p in params:
-            if p.name == "score_threshold":
-                if not 0.0 <= float(p.value) <= 1.0:
-                    return SetParametersResult(successful=False, reason="score_threshold must lie in [0, 1]")
-                if self._session is not None:
-                    self._session.tracker.score_threshold = float(p.value)
+        new = {p.name: p.value for p in params}
+        for name in ("lost_threshold", "recover_threshold"):
+            if name in new and not 0.0 <= float(new[name]) <= 1.0:
+                return SetParametersResult(successful=False, reason=f"{name} must lie in [0, 1]")
+        alias = float(new.get("score_threshold", -1.0))
+        if alias != -1.0 and not 0.0 <= alias <= 1.0:
+            return SetParametersResult(successful=False, reason="score_threshold must lie in [0, 1] (or -1)")
+        if "max_lost_frames" in new and int(new["max_lost_frames"]) < 0:
+            return SetParametersResult(successful=False, reason="max_lost_frames must be >= 0")
+        if "handoff_policy" in new:
+            try:
+                HandoffPolicy.parse(str(new["handoff_policy"]))
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+        if "point_box_size" in new and not float(new["point_box_size"]) >= 2.0:
+            return SetParametersResult(successful=False, reason="point_box_size must be at least 2 px")
+        self._apply_track_parameters(new)
         return SetParametersResult(successful=True)
+
+    def _apply_track_parameters(self, new: dict) -> None:
+        """Thresholds and the LOST policy onto the running tracker (at configure and at run time)."""
+        if self._session is None:
+            return
+        value = lambda name: new[name] if name in new else self.get_parameter(name).value  # noqa: E731
+        lost = float(value("lost_threshold"))
+        alias = float(value("score_threshold"))
+        if alias >= 0.0:
+            lost = alias
+            self.get_logger().warning("score_threshold is deprecated: set lost_threshold instead")
+        tracker = self._session.tracker
+        tracker.score_threshold = lost
+        tracker.recover_threshold = max(float(value("recover_threshold")), lost)
+        self._session.max_lost_frames = int(value("max_lost_frames"))
 
     # ------------------------------------------------------------------ inputs
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -288,48 +322,124 @@ class TrackerNode(LifecycleNode):
         return response
 
     def _on_init_detection(self, msg: Detection2D) -> None:
-        label = msg.results[0].hypothesis.class_id if msg.results else ""
-        ok, message, _ = self._request_init(msg.header.stamp, msg.bbox, label)
+        ok, message, _ = self._request_init(msg.header.stamp, msg.bbox, detection_label(msg))
         if ok:  # refusals are logged by _request_init (rclpy wants one severity per call site)
             self.get_logger().info(f"init_detection: {message}")
 
+    def _on_init_detections(self, msg: Detection2DArray) -> None:
+        """A detector's frame: starts a track when IDLE (by `handoff_policy`), re-acquires a LOST
+        track on a detection of its label, and is ignored while TRACKING (a detector that
+        publishes continuously must not restart the track every frame)."""
+        state = self._state_name
+        if state == "TRACKING":
+            with self._cond:
+                self._counts["handoff_ignored"] += 1
+            return
+        ok, message, _ = self._guarded(lambda: self._prepare_handoff(msg, reacquire=state == "LOST"))
+        if ok:
+            self.get_logger().info(f"init_detections: {message}")
+        else:
+            self._refused("init_detections", message)
+
+    def _on_init_point(self, msg: PointStamped) -> None:
+        def prepare() -> tuple[bool, str, str]:
+            stamp_ns, frame, size = self._resolve_frame(msg.header.stamp)
+            side = float(self.get_parameter("point_box_size").value)
+            return self._submit_init(stamp_ns, frame, size, point_box(msg, side, size), "", new_track_id())
+
+        ok, message, _ = self._guarded(prepare)
+        if ok:
+            self.get_logger().info(f"init_point: {message}")
+        else:
+            self._refused("init_point", message)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            model = camera_model(msg, bool(self.get_parameter("rectified_input").value))
+        except CameraModelError as exc:
+            if self._camera is not None or not self._camera_info_status.startswith("invalid"):
+                self._last_error = f"camera_info refused: {exc}"
+                self.get_logger().warning(f"{self._last_error}; bearings unavailable")
+            self._camera, self._camera_info_status = None, f"invalid: {exc}"
+            return
+        self._camera, self._camera_info_status = model, f"ok ({model.describe()})"
+
     def _request_init(self, stamp, bbox, label: str) -> tuple[bool, str, str]:
         """Validate an init request and hand it to the worker; (success, message, track_id)."""
+
+        def prepare() -> tuple[bool, str, str]:
+            box = bbox_to_xywh(bbox)
+            stamp_ns, frame, size = self._resolve_frame(stamp)
+            return self._submit_init(stamp_ns, frame, size, box, label, new_track_id())
+
+        ok, message, track_id = self._guarded(prepare)
+        if not ok:
+            self._refused("init", message)
+        return ok, message, track_id
+
+    def _guarded(self, prepare) -> tuple[bool, str, str]:
+        """Run a request's checks: expected refusals and any bug become a refusal with a reason."""
+        if not self._active:
+            return False, f"node is not active (state: {self._lifecycle_label()}); activate it first", ""
         try:
-            ok, message, track_id = self._prepare_init(stamp, bbox, label)
+            ok, message, track_id = prepare()
+        except (InvalidBoxError, LookupError, ImageDecodeError) as exc:
+            ok, message, track_id = False, str(exc), ""
         except Exception as exc:  # noqa: BLE001 - a bad request must never take the node down
             ok, message, track_id = False, f"internal error: {exc!r}", ""
         with self._cond:
             self._counts["init_accepted" if ok else "init_rejected"] += 1
-        if not ok:
-            self._last_error = f"init rejected: {message}"
-            self.get_logger().warning(self._last_error)
         return ok, message, track_id
 
-    def _prepare_init(self, stamp, bbox, label: str) -> tuple[bool, str, str]:
-        """Checks that need only headers (this runs on the executor thread); the worker decodes."""
-        if not self._active:
-            return False, f"node is not active (state: {self._lifecycle_label()}); activate it first", ""
-        try:
-            box = bbox_to_xywh(bbox)
-            stamp_ns = stamp_to_ns(stamp)
-            tolerance = int(float(self.get_parameter("init_stamp_tolerance").value) * 1e9)
-            with self._cond:
-                stamp_ns, frame = (
-                    self._cache.newest() if stamp_ns == 0 else self._cache.find(stamp_ns, tolerance)
-                )
-            size = image_size(frame.msg, self._max_pixels)
-            used = validate_box(box, size, self._session.tracker.box_limits)
-        except (InvalidBoxError, LookupError, ImageDecodeError) as exc:
-            return False, str(exc), ""
-        track_id = new_track_id()
+    def _refused(self, source: str, message: str) -> None:
+        self._last_error = f"{source} rejected: {message}"
+        self.get_logger().warning(self._last_error)
+
+    def _resolve_frame(self, stamp) -> tuple[int, _Frame, tuple[int, int]]:
+        """The cached frame a request names (stamp 0: the newest) and its size, from headers only
+        (this runs on the executor thread; the worker decodes)."""
+        stamp_ns = stamp_to_ns(stamp)
+        tolerance = int(float(self.get_parameter("init_stamp_tolerance").value) * 1e9)
+        with self._cond:
+            stamp_ns, frame = self._cache.newest() if stamp_ns == 0 else self._cache.find(stamp_ns, tolerance)
+        return stamp_ns, frame, image_size(frame.msg, self._max_pixels)
+
+    def _prepare_handoff(self, msg: Detection2DArray, reacquire: bool) -> tuple[bool, str, str]:
+        if not msg.detections:
+            return False, "empty Detection2DArray: no target to hand off", ""
+        stamp = msg.header.stamp
+        if stamp_to_ns(stamp) == 0:
+            stamp = msg.detections[0].header.stamp
+        stamp_ns, frame, size = self._resolve_frame(stamp)
+        usable, skipped = candidates(msg)
+        policy = HandoffPolicy.parse(str(self.get_parameter("handoff_policy").value))
+        label = self._session.label if reacquire else None
+        chosen = choose(usable, policy, size, self._last_box, label=label)
+        if chosen is None:
+            why = f"label '{label}' of the lost track" if reacquire else f"policy {policy.kind}{policy.label}"
+            return False, f"no detection qualifies ({why}; skipped: {skipped or 'none'})", ""
+        track_id = self._session.track_id if reacquire else new_track_id()
+        return self._submit_init(stamp_ns, frame, size, chosen.box, chosen.label, track_id, reacquire)
+
+    def _submit_init(
+        self,
+        stamp_ns: int,
+        frame: _Frame,
+        size: tuple[int, int],
+        box: np.ndarray,
+        label: str,
+        track_id: str,
+        reacquire: bool = False,
+    ) -> tuple[bool, str, str]:
+        used = validate_box(box, size, self._session.tracker.box_limits)
         with self._cond:
             if self._pending_init is not None:
                 self._counts["init_superseded"] += 1
-            self._pending_init = _InitRequest(frame, used, label, track_id)
+            self._pending_init = _InitRequest(frame, used, label, track_id, reacquire)
             self._cond.notify_all()
         clipped = "" if np.allclose(used, box) else f" (clipped to {np.round(used, 1).tolist()})"
-        return True, f"accepted on the frame stamped {_sec(stamp_ns)}{clipped}", track_id
+        what = f"re-acquiring {track_id}" if reacquire else "accepted"
+        return True, f"{what} on the frame stamped {_sec(stamp_ns)}{clipped}", track_id
 
     def _on_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if not self._active:
@@ -379,9 +489,16 @@ class TrackerNode(LifecycleNode):
     def _apply_init(self, init: _InitRequest) -> None:
         """Initialize on the requested frame, then track silently through the cached frames that
         were already published, so the next published frame continues from the operator's box."""
+        if init.reacquire and not (
+            self._session.state == TrackState.LOST and self._session.track_id == init.track_id
+        ):
+            return  # the track recovered or ended meanwhile: nothing to re-acquire
         try:
             rgb = image_to_rgb(init.frame.msg, self._max_pixels)
-            self._session.start(rgb, init.box, init.label, init.track_id)
+            if init.reacquire:
+                self._session.reacquire(rgb, init.box, "re-acquired by detector")
+            else:
+                self._session.start(rgb, init.box, init.label, init.track_id)
         except Exception as exc:  # noqa: BLE001 - undecodable data behind a valid header, tracker error
             stamp = _sec(init.frame.stamp_ns)
             reason = f"track {init.track_id} could not start on the frame stamped {stamp}: {exc}"
@@ -391,6 +508,9 @@ class TrackerNode(LifecycleNode):
             self._last_error = reason
             self.get_logger().error(reason)
             return
+        if init.reacquire:
+            with self._cond:
+                self._counts["reacquired"] += 1
         with self._cond:
             catch_up = self._cache.between(init.frame.stamp_ns, self._last_stamp_ns)
         for _, frame in catch_up:
@@ -398,9 +518,9 @@ class TrackerNode(LifecycleNode):
                 self._session.step(image_to_rgb(frame.msg, self._max_pixels))
             except ImageDecodeError:
                 continue
+        what = "re-acquired" if init.reacquire else f"tracking '{init.label}' as"
         self.get_logger().info(
-            f"tracking '{init.label}' as {init.track_id} from {_sec(init.frame.stamp_ns)} "
-            f"(caught up over {len(catch_up)} frames)"
+            f"{what} {init.track_id} from {_sec(init.frame.stamp_ns)} (caught up over {len(catch_up)} frames)"
         )
 
     def _process(self, frame: _Frame) -> None:
@@ -446,6 +566,8 @@ class TrackerNode(LifecycleNode):
         self._processing_ms.add(processing_ms)
         self._latency_ms.add(stamp_ms)
         self._state_name = outcome.state.name
+        if outcome.box is not None:
+            self._last_box = outcome.box
         self._pubs["status"].publish(
             make_status(
                 header,
@@ -456,11 +578,21 @@ class TrackerNode(LifecycleNode):
                 self._backend,
                 processing_ms,
                 stamp_ms,
+                self._bearing(outcome.box, (rgb.shape[1], rgb.shape[0])),
             )
         )
         debug_pub = self._pubs["debug_image"]
         if debug_pub.get_subscription_count() > 0:
             debug_pub.publish(rgb_to_image(draw_track(rgb, outcome), header))
+
+    def _bearing(self, box: np.ndarray | None, size: tuple[int, int]) -> tuple[float, float] | None:
+        camera = self._camera
+        if box is None or camera is None:
+            return None
+        if camera.image_size != size:
+            self._camera_info_status = f"for {camera.describe()}, but images are {size[0]}x{size[1]}"
+            return None
+        return camera.bearing(box[0] + box[2] / 2.0, box[1] + box[3] / 2.0)
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
@@ -506,6 +638,9 @@ class TrackerNode(LifecycleNode):
             "init_rejected": counts["init_rejected"],
             "init_superseded": counts["init_superseded"],
             "init_failed": counts["init_failed"],
+            "handoff_ignored_while_tracking": counts["handoff_ignored"],
+            "reacquired_by_detector": counts["reacquired"],
+            "camera_info": self._camera_info_status,
             "max_image_pixels": self._max_pixels,
         }
         for stage in STAGES:
@@ -533,21 +668,4 @@ def _sec(stamp_ns: int) -> str:
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until Ctrl-C (`ros2 run hit_tracker_ros tracker_node`)."""
-    rclpy.init(args=args)
-    node = TrackerNode()
-    # Every callback only stores or validates (inference runs in the node's worker thread), so one
-    # executor thread suffices; rclpy's MultiThreadedExecutor adds tens of ms of latency per message
-    # (measured: image round trip median 31 ms, p90 128 ms vs 0.8 / 1.0 ms single-threaded).
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node._shutdown_processing("shut down")
-        executor.shutdown()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
-    return 0
+    return spin_node(TrackerNode, lambda node: node._shutdown_processing("shut down"), args)

@@ -1,0 +1,1 @@
+"""ROS-free control laws that turn a tracked target into motion commands."""

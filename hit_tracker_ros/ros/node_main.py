@@ -1,0 +1,48 @@
+"""The `main` of every node of the package: spin one node on a single-threaded executor until
+Ctrl-C, then let the node stop its own work before ROS shuts down."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+
+def spin_node(
+    make_node: Callable[[], Node],
+    stop: Callable[[Node], None],
+    args: list[str] | None,
+    publish_on_exit: bool = False,
+) -> int:
+    """`stop(node)` runs after spinning ends (Ctrl-C, SIGTERM from launch, external shutdown).
+
+    publish_on_exit: the node must still publish in `stop` (a controller leaving a zero command).
+    rclpy's own signal handler shuts ROS down the moment Ctrl-C arrives, so such a node takes
+    SIGINT and SIGTERM itself; they take effect at its next wake-up (its timers keep that short).
+
+    Every callback of our nodes only stores or validates (heavy work runs in worker threads), so
+    one executor thread suffices; rclpy's MultiThreadedExecutor adds tens of ms of latency per
+    message (measured on the tracker: image round trip median 31 ms, p90 128 ms vs 0.8 / 1.0 ms)."""
+    if publish_on_exit:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    else:
+        rclpy.init(args=args)
+    node = make_node()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        stop(node)
+        executor.shutdown()
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()
+    return 0

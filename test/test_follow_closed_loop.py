@@ -1,0 +1,188 @@
+"""Closed loop over real DDS: a simulated pan-tilt camera publishes images and camera_info to the
+real tracker node (CSRT); the follow controller's gimbal rates turn the camera. The target must be
+centred within 3 s of init and stay centred while it moves; commands must be zero while it is
+occluded (LOST) and after stop. Writes the error-vs-time plot (README) to out/follow/."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from geometry_msgs.msg import Vector3Stamped
+from hit_tracker_ros.msg import TrackerStatus
+from pan_tilt_sim import FX, FY, HEIGHT, WIDTH, K, PanTiltCamera
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ros_harness import NodeProcess, RemoteTracker
+from sensor_msgs.msg import CameraInfo, Image
+from std_srvs.srv import SetBool
+
+from hit_tracker_ros.ros.conversions import rgb_to_image, stamp_to_ns
+
+pytestmark = pytest.mark.ros
+
+OUT = Path(__file__).resolve().parents[1] / "out" / "follow"
+START = (-0.30, -0.13)  # target azimuth (left +), elevation (up +): right of and below the view
+INIT_AT, MOVE_AT, OCCLUDE_AT, REVEAL_AT, STOP_AT, END_AT = 1.0, 4.0, 9.0, 10.5, 11.5, 12.5
+
+
+def target_at(t: float) -> tuple[float, float]:
+    """The target's path: still until MOVE_AT, then a slow loop (below 0.1 rad/s)."""
+    s = max(t - MOVE_AT, 0.0)
+    return START[0] + 0.18 * math.sin(0.35 * s), START[1] + 0.06 * math.sin(0.6 * s)
+
+
+class Simulator:
+    """The camera as a test-side node: renders at 30 Hz, integrating the latest gimbal rate."""
+
+    def __init__(self, client, ns: str, rate_topic: str) -> None:
+        self.camera = PanTiltCamera()
+        self.node = client.node
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.image_pub = self.node.create_publisher(Image, f"{ns}/image", qos)
+        self.info_pub = self.node.create_publisher(CameraInfo, f"{ns}/camera_info", qos)
+        self.rate = (0.0, 0.0)
+        self.node.create_subscription(Vector3Stamped, rate_topic, self._on_rate, 10)
+        self.lock = threading.Lock()
+        self.frames: list[tuple[int, float, np.ndarray]] = []  # stamp, sim time, truth box
+        self.start = time.monotonic()
+        self.last = self.start
+        self.timer = self.node.create_timer(1 / 30, self._tick)
+
+    def now(self) -> float:
+        return time.monotonic() - self.start
+
+    def _on_rate(self, msg: Vector3Stamped) -> None:
+        self.rate = (msg.vector.z, msg.vector.y)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self.camera.step(*self.rate, now - self.last)
+        self.last = now
+        t = now - self.start
+        frame, box = self.camera.render(target_at(t), 0.12, OCCLUDE_AT <= t < REVEAL_AT)
+        msg = rgb_to_image(frame, Image().header)
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        msg.header.frame_id = "camera_optical"
+        info = CameraInfo(header=msg.header, width=WIDTH, height=HEIGHT, distortion_model="plumb_bob")
+        info.k = K.reshape(-1).tolist()
+        info.d = [0.0] * 5
+        info.p = [FX, 0.0, K[0, 2], 0.0, 0.0, FY, K[1, 2], 0.0, 0.0, 0.0, 1.0, 0.0]
+        self.info_pub.publish(info)
+        self.image_pub.publish(msg)
+        with self.lock:
+            self.frames.append((stamp_to_ns(msg.header.stamp), t, box))
+
+    def stop(self) -> None:
+        self.node.destroy_timer(self.timer)
+
+
+def test_closed_loop_centres_and_follows_the_target(client, tmp_path):
+    ns = f"/loop{uuid.uuid4().hex[:6]}"
+    tracker_proc = NodeProcess(ns, {"image_qos_reliability": "reliable"}, tmp_path)
+    controller_proc = NodeProcess(
+        ns,
+        {"rate_hz": 30.0},
+        tmp_path,
+        "follow_controller",
+        "follow_controller",
+        remaps={"status": f"{ns}/hit_tracker/status"},
+    )
+    procs = [tracker_proc, controller_proc]
+    try:
+        tracker = RemoteTracker(tracker_proc, client)
+        rate_topic = f"{controller_proc.name}/gimbal_rate"
+        client.listen(rate_topic, Vector3Stamped)
+        client.wait_for_publishers(rate_topic)
+        sim = Simulator(client, ns, rate_topic)
+        while sim.now() < INIT_AT:
+            time.sleep(0.01)
+        with sim.lock:
+            stamp, _, box = sim.frames[-3]
+        response = tracker.init(box, stamp, label="target")
+        assert response.success, response.message
+        init_time = sim.now()
+        assert client.call(SetBool, f"{controller_proc.name}/enable", SetBool.Request(data=True)).success
+        while sim.now() < STOP_AT:
+            time.sleep(0.05)
+        assert tracker.stop().success
+        stop_time = sim.now()
+        while sim.now() < END_AT:
+            time.sleep(0.05)
+        sim.stop()
+        alive = [p.alive() for p in procs]
+    finally:
+        for p in procs:
+            p.stop()
+    assert all(alive), "\n".join(p.log() for p in procs)
+
+    # (sim time of the image, status, wall-clock arrival) for every status of a simulated frame
+    to_sim = {stamp: t for stamp, t, _ in sim.frames}
+    received = zip(tracker.statuses(), client.arrivals[tracker.status_topic], strict=True)
+    statuses = [
+        (to_sim[stamp_to_ns(s.header.stamp)], s, arrival / 1e9)
+        for s, arrival in received
+        if stamp_to_ns(s.header.stamp) in to_sim
+    ]
+    commands = list(zip(client.received(rate_topic), client.arrivals[rate_topic], strict=True))
+    write_plot(statuses, commands, init_time, stop_time)
+
+    tracking = [(t, s) for t, s, _ in statuses if s.state == TrackerStatus.TRACKING]
+    assert all(s.has_angles for _, s in tracking), "camera_info gives bearings"
+    settled = [s for t, s in tracking if init_time + 3.0 <= t < OCCLUDE_AT]
+    assert len(settled) > 100, len(settled)
+    worst = max(max(abs(s.error_x), abs(s.error_y)) for s in settled)
+    assert worst < 0.1, f"|error| up to {worst:.3f} after 3 s (while still and while moving)"
+    assert any(abs(s.error_x) > 0.4 for t, s in tracking if t < init_time + 0.3), "it started off-centre"
+
+    # While LOST and after stop, every command is zero (the controller publishes at 30 Hz).
+    lost = [w for t, s, w in statuses if s.state == TrackerStatus.LOST and OCCLUDE_AT <= t < REVEAL_AT]
+    assert lost, "the occluded target is reported LOST"
+    idle = [w for t, s, w in statuses if s.state == TrackerStatus.IDLE and t >= stop_time]
+    assert idle, "stop returns to IDLE"
+    for begin, end in ((lost[0] + 0.1, lost[-1]), (idle[0] + 0.1, idle[-1])):
+        window = [c for c, arrival in commands if begin <= arrival / 1e9 <= end]
+        assert len(window) >= 10, (begin, end)
+        assert all(c.vector.y == 0 and c.vector.z == 0 for c in window), "commands must be zero"
+
+
+def write_plot(statuses, commands, init_time: float, stop_time: float) -> None:
+    """Error vs time (TRACKING), LOST marks, and the commanded gimbal rates below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    t = np.array([s[0] for s in statuses])
+    tracking = np.array([s[1].state == TrackerStatus.TRACKING for s in statuses])
+    ex = np.where(tracking, [s[1].error_x for s in statuses], np.nan)
+    ey = np.where(tracking, [s[1].error_y for s in statuses], np.nan)
+    lost = np.array([s[1].state == TrackerStatus.LOST for s in statuses])
+    offset = float(np.median([wall - sim for sim, _, wall in statuses]))  # wall clock -> sim time
+    ct = np.array([arrival / 1e9 - offset for _, arrival in commands])
+    fig, (ax, ax_rate) = plt.subplots(2, 1, figsize=(8, 4.6), dpi=110, sharex=True, height_ratios=(2, 1))
+    ax.axhspan(-0.1, 0.1, color="0.92", label="|error| < 0.1")
+    ax.plot(t, ex, label="error x (right +)", color="tab:blue")
+    ax.plot(t, ey, label="error y (down +)", color="tab:orange")
+    ax.scatter(t[lost], np.full(lost.sum(), -0.6), s=6, color="tab:red", label="LOST")
+    for x, text in ((init_time, "init"), (MOVE_AT, "moves"), (OCCLUDE_AT, "occluded"), (stop_time, "stop")):
+        for axis in (ax, ax_rate):
+            axis.axvline(x, color="0.4", lw=0.8, ls="--")
+        ax.text(x + 0.05, 0.62, text, fontsize=8, color="0.3")
+    ax.set(ylabel="normalized error", ylim=(-0.7, 0.7), xlim=(0, END_AT))
+    ax.set_title("Closed loop: simulated pan-tilt camera, tracker (CSRT), follow controller", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left", ncol=2)
+    ax_rate.plot(ct, [c.vector.z for c, _ in commands], color="tab:blue", label="gimbal yaw rate (left +)")
+    ax_rate.plot(
+        ct, [c.vector.y for c, _ in commands], color="tab:orange", label="gimbal pitch rate (down +)"
+    )
+    ax_rate.set(xlabel="time (s)", ylabel="rad/s")
+    ax_rate.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(OUT / "closed_loop.png")
+    plt.close(fig)

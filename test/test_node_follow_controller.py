@@ -1,0 +1,171 @@
+"""The follow controller node over real DDS: fixed-rate commands with REP-103 signs, and zero
+commands whenever it must not steer (disabled, not TRACKING, stale or NaN statuses, deactivated,
+Ctrl-C)."""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+import uuid
+
+import pytest
+from geometry_msgs.msg import TwistStamped, Vector3Stamped
+from hit_tracker_ros.msg import TrackerStatus
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from ros_harness import NodeProcess
+from std_srvs.srv import SetBool
+
+pytestmark = pytest.mark.ros
+
+
+class Controller:
+    """A follow_controller process, fed statuses and listened to by the test's client."""
+
+    def __init__(self, client, log_dir, **params) -> None:
+        self.ns = f"/fc{uuid.uuid4().hex[:8]}"
+        self.node = NodeProcess(self.ns, params, log_dir, "follow_controller", "follow_controller")
+        self.client = client
+        self.gimbal = f"{self.node.name}/gimbal_rate"
+        self.cmd_vel = f"{self.node.name}/cmd_vel"
+        self.status_topic = f"{self.ns}/status"
+        client.listen(self.gimbal, Vector3Stamped)
+        client.listen(self.cmd_vel, TwistStamped)
+        client.advertise(self.status_topic, TrackerStatus)
+        client.wait_for_publishers(self.gimbal)
+        client.wait_for_subscribers(self.status_topic)
+
+    def status(self, state=TrackerStatus.TRACKING, ex=0.4, ey=0.3, height=40.0, angles=None) -> None:
+        msg = TrackerStatus(state=state, error_x=ex, error_y=ey, image_width=320, image_height=240)
+        msg.bbox.size_y = height
+        if angles:
+            msg.has_angles, (msg.angle_x, msg.angle_y) = True, angles
+        self.client.publish(self.status_topic, msg)
+
+    def feed(self, seconds: float, **status) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.status(**status)
+            time.sleep(0.03)
+
+    def commands(self, since: float = 0.0) -> list[tuple[Vector3Stamped, TwistStamped]]:
+        gimbal = self.client.received(self.gimbal)
+        twist = self.client.received(self.cmd_vel)
+        arrivals = self.client.arrivals[self.gimbal]
+        pairs = list(zip(gimbal, twist, strict=False))
+        return [p for p, t in zip(pairs, arrivals, strict=False) if t / 1e9 >= since]
+
+    def enable(self, on: bool = True) -> None:
+        assert self.client.call(SetBool, f"{self.node.name}/enable", SetBool.Request(data=on)).success
+
+    def set_parameter(self, name: str, value: float) -> bool:
+        request = SetParameters.Request()
+        request.parameters = [
+            Parameter(
+                name=name, value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+            )
+        ]
+        return (
+            self.client.call(SetParameters, f"{self.node.name}/set_parameters", request).results[0].successful
+        )
+
+
+def is_zero(pair) -> bool:
+    gimbal, twist = pair
+    values = (
+        gimbal.vector.x,
+        gimbal.vector.y,
+        gimbal.vector.z,
+        twist.twist.angular.z,
+        twist.twist.linear.x,
+        twist.twist.linear.z,
+    )
+    return all(v == 0.0 for v in values)
+
+
+@pytest.fixture
+def controller(client, tmp_path):
+    c = Controller(client, tmp_path, rate_hz=30.0)
+    yield c
+    alive = c.node.alive()
+    c.node.stop()
+    assert alive, c.node.log()
+
+
+def test_commands_are_published_at_a_fixed_rate_and_zero_until_enabled(controller):
+    start = time.time()
+    controller.feed(1.0)
+    commands = controller.commands(start + 0.2)
+    assert commands and all(is_zero(c) for c in commands), "disabled by default: zero"
+    assert 20 <= len(commands) <= 36, f"{len(commands)} commands in 0.8 s at 30 Hz"
+    assert (
+        commands[-1][0].header.frame_id == "camera_mount" and commands[-1][1].header.frame_id == "base_link"
+    )
+
+
+def test_signs_and_silence_upstream(controller):
+    controller.enable()
+    controller.feed(1.0, ex=0.4, ey=0.3, height=30.0)  # right, below, far
+    gimbal, twist = controller.commands()[-1]
+    assert gimbal.vector.z < 0 and gimbal.vector.y > 0, "turn right, tilt down"
+    assert twist.twist.angular.z < 0 and twist.twist.linear.z < 0 and twist.twist.linear.x > 0
+    silent = time.time()
+    time.sleep(1.2)  # no status at all: stale after 0.5 s, commands keep coming, zero
+    late = controller.commands(silent + 0.7)
+    assert len(late) >= 10 and all(is_zero(c) for c in late)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        {"state": TrackerStatus.LOST},
+        {"state": TrackerStatus.IDLE, "ex": 0.0, "ey": 0.0},
+        {"ex": math.nan},
+        {"angles": (math.inf, 0.0)},
+    ],
+    ids=["lost", "idle", "nan-error", "inf-angle"],
+)
+def test_commands_fail_to_zero(controller, status):
+    controller.enable()
+    controller.feed(0.6)
+    assert not is_zero(controller.commands()[-1])
+    switched = time.time()
+    controller.feed(0.6, **status)
+    after = controller.commands(switched + 0.15)
+    assert after and all(is_zero(c) for c in after)
+    assert controller.node.alive()
+
+
+def test_disable_deactivate_and_gains_at_run_time(controller):
+    controller.enable()
+    controller.feed(0.5, angles=(0.2, 0.0))
+    before = controller.commands()[-1][0].vector.z
+    assert controller.set_parameter("gimbal_yaw.kp", 4.0)
+    assert not controller.set_parameter("gimbal_yaw.kp", -1.0), "invalid gains are refused"
+    controller.feed(1.0, angles=(0.2, 0.0))
+    assert controller.commands()[-1][0].vector.z < before, "a higher gain turns faster"
+    controller.enable(False)
+    off = time.time()
+    controller.feed(0.4, angles=(0.2, 0.0))
+    assert all(is_zero(c) for c in controller.commands(off + 0.1))
+    controller.enable()
+    controller.feed(0.4, angles=(0.2, 0.0))
+    request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_DEACTIVATE))
+    assert controller.client.call(ChangeState, f"{controller.node.name}/change_state", request).success
+    time.sleep(0.3)
+    assert is_zero(controller.commands()[-1]), "deactivating leaves a zero command behind"
+
+
+def test_ctrl_c_leaves_a_zero_command(client, tmp_path):
+    c = Controller(client, tmp_path)
+    c.enable()
+    c.feed(0.6)
+    assert not is_zero(c.commands()[-1])
+    c.node.process.send_signal(signal.SIGINT)
+    assert c.node.process.wait(timeout=10) == 0, c.node.log()
+    time.sleep(0.2)
+    assert is_zero(c.commands()[-1]), "the last command published is zero"
+    c.node.stop()
