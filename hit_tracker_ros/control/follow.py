@@ -23,9 +23,10 @@ AXES = ("gimbal_yaw", "gimbal_pitch", "yaw", "climb", "forward")
 # A rate-commanded gimbal is an integrating plant: kp sets the bandwidth (rad/s per rad of
 # bearing), ki = kp^2 / 4 makes the loop critically damped, and the integral zone keeps a new,
 # far-off target from winding the integral up.
+_GIMBAL = AxisGains(kp=2.0, ki=1.0, max_output=1.5, max_accel=6.0, deadband=0.005, integral_zone=0.05)
 DEFAULT_GAINS = {
-    "gimbal_yaw": AxisGains(kp=2.0, ki=1.0, max_output=1.5, max_accel=6.0, deadband=0.005, integral_zone=0.05),
-    "gimbal_pitch": AxisGains(kp=2.0, ki=1.0, max_output=1.5, max_accel=6.0, deadband=0.005, integral_zone=0.05),
+    "gimbal_yaw": _GIMBAL,
+    "gimbal_pitch": _GIMBAL,
     "yaw": AxisGains(kp=1.0, ki=0.0, max_output=0.8, max_accel=2.0, deadband=0.01),
     "climb": AxisGains(kp=0.5, ki=0.0, max_output=1.0, max_accel=1.0, deadband=0.02),
     "forward": AxisGains(kp=2.0, ki=0.0, max_output=2.0, max_accel=1.0, deadband=0.02),
