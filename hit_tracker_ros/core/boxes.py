@@ -70,8 +70,9 @@ def validate_box(
             f"box [{x:g}, {y:g}, {w:g}, {h:g}] {where}: this tracker needs {limits.describe()}"
         )
     if max(cw, ch) > limits.max_aspect_ratio * min(cw, ch):
+        needs = limits.describe()
         raise InvalidBoxError(
-            f"box of {cw:g}x{ch:g} px (inside the image) is too thin: this tracker needs {limits.describe()}"
+            f"box of {cw:.1f}x{ch:.1f} px (inside the image) is too thin: this tracker needs {needs}"
         )
     return clipped
 

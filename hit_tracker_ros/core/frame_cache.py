@@ -7,6 +7,8 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+NO_IMAGE_YET = "no image received yet"
+
 
 class FrameCache(Generic[T]):
     """Keeps the last `capacity` items in arrival order, looked up by stamp."""
@@ -28,14 +30,14 @@ class FrameCache(Generic[T]):
     def newest(self) -> tuple[int, T]:
         """The most recent item; LookupError if empty."""
         if not self._items:
-            raise LookupError("no image received yet")
+            raise LookupError(NO_IMAGE_YET)
         return self._items[-1]
 
     def find(self, stamp_ns: int, tolerance_ns: int = 0) -> tuple[int, T]:
         """The item whose stamp is nearest `stamp_ns` within `tolerance_ns`; LookupError
         with the reason (empty, older than the cache, not found) otherwise."""
         if not self._items:
-            raise LookupError("no image received yet")
+            raise LookupError(NO_IMAGE_YET)
         oldest = self._items[0][0]
         if stamp_ns < oldest - tolerance_ns:
             raise LookupError(

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
@@ -31,7 +30,7 @@ from hit_tracker_ros.msg import TrackerStatus
 from hit_tracker_ros.srv import InitTarget
 
 from ..core.images import encode_raw
-from .conversions import stamp_to_ns, xywh_to_bbox
+from .conversions import ns_to_time, stamp_to_ns, xywh_to_bbox
 
 DISCOVERY_SETTLE_S = 0.5
 RESEND_AFTER_S = 2.0
@@ -49,10 +48,6 @@ def node_executable(executable: str = "tracker_node") -> str:
     raise FileNotFoundError(
         f"{executable} not found: build the package (scripts/setup) and source its install space"
     )
-
-
-def ns_to_time(stamp_ns: int) -> Time:
-    return Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
 
 
 def make_bbox(box, theta: float = 0.0) -> BoundingBox2D:

@@ -47,6 +47,7 @@ from .conversions import bbox_to_xywh, image_size, image_to_rgb, make_detection,
 from .init_inputs import candidates, detection_label, point_box
 from .node_main import spin_node
 from .parameters import PARAMETERS
+from .refusals import NOT_ACTIVE
 from .status import STAGES, make_diagnostics, make_status
 
 SERVICE_QUEUE_DEPTH = 200
@@ -380,7 +381,7 @@ class TrackerNode(LifecycleNode):
     def _guarded(self, prepare) -> tuple[bool, str, str]:
         """Run a request's checks: expected refusals and any bug become a refusal with a reason."""
         if not self._active:
-            return False, f"node is not active (state: {self._lifecycle_label()}); activate it first", ""
+            return False, f"{NOT_ACTIVE} (state: {self._lifecycle_label()}); activate it first", ""
         try:
             ok, message, track_id = prepare()
         except (InvalidBoxError, LookupError, ImageDecodeError) as exc:
@@ -444,7 +445,7 @@ class TrackerNode(LifecycleNode):
     def _on_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if not self._active:
             response.success = False
-            response.message = f"node is not active (state: {self._lifecycle_label()})"
+            response.message = f"{NOT_ACTIVE} (state: {self._lifecycle_label()})"
             return response
         with self._cond:
             self._pending_init = None

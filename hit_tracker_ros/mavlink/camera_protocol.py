@@ -1,0 +1,219 @@
+"""MAVLink Camera Protocol v2 (tracking part) as pure functions: which commands are ours, what
+they ask, how a tracker status reads as CAMERA_TRACKING_IMAGE_STATUS.
+
+LOST has no MAVLink equivalent. We report it as ACTIVE | COASTING (the track is alive, the target
+is obscured) with target_data 0 and NaN coordinates: the box of a LOST track is the tracker's
+guess, not a target, and anything that steers on this status must not follow it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pymavlink.dialects.v20 import common as mav
+
+MSG_CAMERA_INFORMATION = mav.MAVLINK_MSG_ID_CAMERA_INFORMATION
+MSG_TRACKING_STATUS = mav.MAVLINK_MSG_ID_CAMERA_TRACKING_IMAGE_STATUS
+CAPABILITIES = mav.CAMERA_CAP_FLAGS_HAS_TRACKING_POINT | mav.CAMERA_CAP_FLAGS_HAS_TRACKING_RECTANGLE
+STATUSTEXT_CHUNK = 50  # characters per STATUSTEXT (longer texts are sent in chunks with an id)
+
+# Which parameter of each command names the target camera (0 or absent: all cameras).
+_CAMERA_ID_PARAM = {
+    mav.MAV_CMD_CAMERA_TRACK_POINT: 3,
+    mav.MAV_CMD_CAMERA_TRACK_RECTANGLE: 4,
+    mav.MAV_CMD_CAMERA_STOP_TRACKING: 0,
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    """A COMMAND_LONG or COMMAND_INT, reduced to what the camera needs."""
+
+    command: int
+    params: tuple[float, ...]  # param1..param7 (COMMAND_INT: x and y as floats)
+    source: tuple[int, int]  # (system, component) to answer to
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An immediate answer: COMMAND_ACK `result`, a STATUSTEXT when `text`, then `then` (a
+    message to send after the ack: 'camera_information' or 'tracking_status')."""
+
+    result: int
+    text: str = ""
+    then: str = ""
+
+
+@dataclass(frozen=True)
+class TrackRequest:
+    """Start tracking. RECTANGLE: `rect` = normalized (x1, y1, x2, y2). POINT: `point` = (x, y)
+    and `half_width`, the half-side of the box as a fraction of the image width (MAVLink's
+    radius convention)."""
+
+    mode: int
+    rect: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    point: tuple[float, float] = (0.0, 0.0)
+    half_width: float = 0.0
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    pass
+
+
+@dataclass(frozen=True)
+class IntervalRequest:
+    """Stream CAMERA_TRACKING_IMAGE_STATUS every `interval_s` (None: the default rate, 0: off)."""
+
+    interval_s: float | None
+
+
+def command_of(msg: Any, system_id: int, component_id: int) -> Command | None:
+    """The command in a COMMAND_LONG/COMMAND_INT addressed to us (or broadcast); None otherwise."""
+    kind = msg.get_type()
+    if kind not in ("COMMAND_LONG", "COMMAND_INT"):
+        return None
+    if msg.target_system not in (0, system_id) or msg.target_component not in (0, component_id):
+        return None
+    if kind == "COMMAND_LONG":
+        params = (msg.param1, msg.param2, msg.param3, msg.param4, msg.param5, msg.param6, msg.param7)
+    else:
+        params = (msg.param1, msg.param2, msg.param3, msg.param4, float(msg.x), float(msg.y), msg.z)
+    command = Command(
+        int(msg.command), tuple(float(p) for p in params), (msg.get_srcSystem(), msg.get_srcComponent())
+    )
+    camera_param = _CAMERA_ID_PARAM.get(command.command)
+    if camera_param is not None:
+        camera = command.params[camera_param]
+        if _valid_camera_id(camera) and camera not in (0, component_id):
+            return None  # for another camera of that system
+    return command
+
+
+def _valid_camera_id(value: float) -> bool:
+    return math.isfinite(value) and value == int(value) and 0 <= value <= 255
+
+
+def interpret(
+    command: Command, point_box_fraction: float
+) -> Reply | TrackRequest | StopRequest | IntervalRequest:
+    """What a command asks; a Reply when it can be answered without the tracker."""
+    p = command.params
+    camera_param = _CAMERA_ID_PARAM.get(command.command)
+    if camera_param is not None and not (math.isnan(p[camera_param]) or _valid_camera_id(p[camera_param])):
+        return Reply(mav.MAV_RESULT_DENIED, f"invalid target camera id {p[camera_param]:g}")
+    if command.command == mav.MAV_CMD_CAMERA_TRACK_RECTANGLE:
+        rect = p[:4]
+        if not all(math.isfinite(v) for v in rect):
+            return Reply(mav.MAV_RESULT_DENIED, "track rectangle: NaN or infinite corner")
+        if not all(0.0 <= v <= 1.0 for v in rect):
+            return Reply(mav.MAV_RESULT_DENIED, "track rectangle: corners must lie in [0, 1]")
+        if rect[0] >= rect[2] or rect[1] >= rect[3]:
+            return Reply(mav.MAV_RESULT_DENIED, "track rectangle: swapped corners or zero area")
+        return TrackRequest(mav.CAMERA_TRACKING_MODE_RECTANGLE, rect=rect)
+    if command.command == mav.MAV_CMD_CAMERA_TRACK_POINT:
+        x, y, radius = p[:3]
+        if not all(math.isfinite(v) for v in (x, y, radius)):
+            return Reply(mav.MAV_RESULT_DENIED, "track point: NaN or infinite parameter")
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 and 0.0 <= radius <= 1.0):
+            return Reply(mav.MAV_RESULT_DENIED, "track point: point and radius must lie in [0, 1]")
+        half = radius if radius > 0 else point_box_fraction / 2.0  # no radius: the node's default
+        return TrackRequest(mav.CAMERA_TRACKING_MODE_POINT, point=(x, y), half_width=half)
+    if command.command == mav.MAV_CMD_CAMERA_STOP_TRACKING:
+        return StopRequest()
+    if command.command == mav.MAV_CMD_REQUEST_MESSAGE:
+        wanted = {MSG_CAMERA_INFORMATION: "camera_information", MSG_TRACKING_STATUS: "tracking_status"}
+        message = wanted.get(int(p[0])) if math.isfinite(p[0]) else None
+        if message is None:
+            return Reply(mav.MAV_RESULT_DENIED, f"message {p[0]:g} is not provided by this camera")
+        return Reply(mav.MAV_RESULT_ACCEPTED, then=message)
+    if command.command == mav.MAV_CMD_REQUEST_CAMERA_INFORMATION:  # superseded, still sent by GCSs
+        if p[0] == 1:
+            return Reply(mav.MAV_RESULT_ACCEPTED, then="camera_information")
+        if p[0] == 0:
+            return Reply(mav.MAV_RESULT_ACCEPTED)
+        return Reply(mav.MAV_RESULT_DENIED, "request camera information: param1 must be 0 or 1")
+    if command.command == mav.MAV_CMD_SET_MESSAGE_INTERVAL:
+        if not math.isfinite(p[0]) or int(p[0]) != MSG_TRACKING_STATUS:
+            return Reply(mav.MAV_RESULT_DENIED, "only CAMERA_TRACKING_IMAGE_STATUS intervals can be set")
+        interval_us = p[1]
+        if not math.isfinite(interval_us) or interval_us < -1:
+            return Reply(mav.MAV_RESULT_DENIED, "message interval must be -1, 0 or a positive number of us")
+        return IntervalRequest(
+            None if interval_us == 0 else (0.0 if interval_us == -1 else interval_us / 1e6)
+        )
+    return Reply(mav.MAV_RESULT_UNSUPPORTED)
+
+
+def pixel_box(request: TrackRequest, image_size: tuple[int, int]) -> list[float]:
+    """[x, y, w, h] in pixels; a point's box is square in pixels."""
+    width, height = image_size
+    if request.mode == mav.CAMERA_TRACKING_MODE_POINT:
+        side = 2 * request.half_width * width
+        cx, cy = request.point[0] * width, request.point[1] * height
+        return [cx - side / 2, cy - side / 2, side, side]
+    x1, y1, x2, y2 = request.rect
+    return [x1 * width, y1 * height, (x2 - x1) * width, (y2 - y1) * height]
+
+
+@dataclass(frozen=True)
+class TrackView:
+    """What the bridge knows of the track: state, normalized box, the mode that started it."""
+
+    state: str  # IDLE, TRACKING, LOST, or UNREACHABLE (no fresh status while a track ran)
+    rect: tuple[float, float, float, float] = (math.nan,) * 4
+    mode: int = mav.CAMERA_TRACKING_MODE_RECTANGLE
+
+
+def tracking_status(view: TrackView) -> dict[str, float | int]:
+    """The fields of CAMERA_TRACKING_IMAGE_STATUS for a track."""
+    nan = math.nan
+    fields: dict[str, float | int] = dict(
+        tracking_status=mav.CAMERA_TRACKING_STATUS_FLAGS_IDLE,
+        tracking_mode=mav.CAMERA_TRACKING_MODE_NONE,
+        target_data=0,
+        point_x=nan,
+        point_y=nan,
+        radius=nan,
+        rec_top_x=nan,
+        rec_top_y=nan,
+        rec_bottom_x=nan,
+        rec_bottom_y=nan,
+    )
+    if view.state == "UNREACHABLE":
+        fields["tracking_status"] = mav.CAMERA_TRACKING_STATUS_FLAGS_ERROR
+    elif view.state == "LOST":
+        fields["tracking_status"] = (
+            mav.CAMERA_TRACKING_STATUS_FLAGS_ACTIVE | mav.CAMERA_TRACKING_STATUS_FLAGS_COASTING
+        )
+        fields["tracking_mode"] = view.mode
+    elif view.state == "TRACKING":
+        x1, y1, x2, y2 = view.rect
+        fields.update(
+            tracking_status=mav.CAMERA_TRACKING_STATUS_FLAGS_ACTIVE,
+            tracking_mode=view.mode,
+            target_data=mav.CAMERA_TRACKING_TARGET_DATA_IN_STATUS,
+            point_x=(x1 + x2) / 2,
+            point_y=(y1 + y2) / 2,
+            radius=(x2 - x1) / 2,
+            rec_top_x=x1,
+            rec_top_y=y1,
+            rec_bottom_x=x2,
+            rec_bottom_y=y2,
+        )
+    return fields
+
+
+def statustext_chunks(text: str) -> list[tuple[bytes, int]]:
+    """(text, chunk_seq) pieces of at most 50 bytes; MAVLink 2 joins pieces with the same id."""
+    data = text.encode("utf-8", errors="replace")
+    pieces = [data[i : i + STATUSTEXT_CHUNK] for i in range(0, max(len(data), 1), STATUSTEXT_CHUNK)]
+    return [(piece, seq) for seq, piece in enumerate(pieces)]
+
+
+def fixed_bytes(text: str, size: int) -> list[int]:
+    """A uint8_t[size] field (vendor and model names): zero-padded UTF-8."""
+    data = text.encode("utf-8")[:size]
+    return list(data) + [0] * (size - len(data))

@@ -1,0 +1,429 @@
+"""The MAVLink bridge end to end: a pymavlink ground station over UDP loopback (also TCP and a
+serial pty) against the real bridge and the real tracker node over DDS. Camera information,
+rectangle and point tracks with statuses that follow the target, stop, every refusal with its
+MAV_RESULT, message intervals, garbage, a 1,000-command burst, a ground station that leaves and
+returns, a tracker that restarts, and a bounded fuzz run."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import struct
+import threading
+import time
+import uuid
+
+import numpy as np
+import pytest
+from lifecycle_msgs.msg import Transition
+from ros_harness import NodeProcess, RemoteTracker, make_image
+from sensor_msgs.msg import Image
+
+from hit_tracker_ros.core.boxes import iou
+from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
+from hit_tracker_ros.mavlink.camera_protocol import mav
+from hit_tracker_ros.mavlink.ground_station import GroundStation
+
+pytestmark = pytest.mark.ros
+
+SCENE = SyntheticScene(SceneConfig(n_frames=240))
+W, H = SCENE.config.width, SCENE.config.height
+RECT, POINT, STOP = (
+    mav.MAV_CMD_CAMERA_TRACK_RECTANGLE,
+    mav.MAV_CMD_CAMERA_TRACK_POINT,
+    mav.MAV_CMD_CAMERA_STOP_TRACKING,
+)
+ACTIVE = mav.CAMERA_TRACKING_STATUS_FLAGS_ACTIVE
+
+
+def free_port(kind=socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Feeder:
+    """Publishes the scene to the tracker at 30 Hz and remembers which truth it showed when."""
+
+    def __init__(self, client, topic: str) -> None:
+        self.client, self.topic = client, topic
+        self.shown: list[tuple[float, np.ndarray]] = []
+        self.running = True
+        self.lock = threading.Lock()
+        client.advertise(topic, Image)
+        client.wait_for_subscribers(topic)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        i = 0
+        while self.running:
+            k = i % len(SCENE)
+            self.client.publish(self.topic, make_image(SCENE.frame(k), time.time_ns()))
+            with self.lock:
+                self.shown.append((time.monotonic(), SCENE.truth(k)))
+            i += 1
+            time.sleep(1 / 30)
+
+    def truth_at(self, t: float) -> np.ndarray:
+        with self.lock:
+            return next(box for shown, box in reversed(self.shown) if shown <= t)
+
+    def newest(self) -> np.ndarray:
+        with self.lock:
+            return self.shown[-1][1]
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join()
+
+
+class Rig:
+    """tracker + bridge (+ a frame feeder) in one namespace, and a ground station."""
+
+    def __init__(self, client, log_dir, feed: bool = True, bridge_params: dict | None = None) -> None:
+        self.client, self.log_dir = client, log_dir
+        self.ns = f"/mav{uuid.uuid4().hex[:6]}"
+        self.port = free_port()
+        self.tracker = self._start_tracker()
+        self.bridge = NodeProcess(
+            self.ns,
+            {
+                "mavlink_url": f"udpout:127.0.0.1:{self.port}",
+                "tracker": f"{self.ns}/hit_tracker",
+                **(bridge_params or {}),
+            },
+            log_dir,
+            "mavlink_bridge",
+            "mavlink_bridge",
+        )
+        self.gcs = GroundStation(f"udpin:127.0.0.1:{self.port}")
+        self.gcs.wait("HEARTBEAT", timeout=20)
+        self.feeder = Feeder(client, f"{self.ns}/image") if feed else None
+        if feed:
+            self.wait_until_bridge_sees_images()
+
+    def wait_until_bridge_sees_images(self, timeout: float = 20.0) -> None:
+        """CAMERA_INFORMATION names the resolution once the bridge has the tracker's statuses."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sent, ack = self.command(mav.MAV_CMD_REQUEST_MESSAGE, mav.MAVLINK_MSG_ID_CAMERA_INFORMATION)
+            if self.gcs.wait("CAMERA_INFORMATION", sent).resolution_h:
+                return
+            time.sleep(0.2)
+        raise TimeoutError("the bridge never saw the tracker's images")
+
+    def _start_tracker(self) -> RemoteTracker:
+        node = NodeProcess(self.ns, {"image_qos_reliability": "reliable"}, self.log_dir)
+        return RemoteTracker(node, self.client)
+
+    def command(self, command: int, *params: float, timeout: float = 15.0):
+        sent = self.gcs.command(command, *params)
+        return sent, self.gcs.ack(command, sent, timeout)
+
+    def rect_of(self, box) -> tuple[float, float, float, float]:
+        x, y, w, h = box
+        return x / W, y / H, (x + w) / W, (y + h) / H
+
+    def statuses(self, since: float) -> list:
+        return self.gcs.messages("CAMERA_TRACKING_IMAGE_STATUS", since)
+
+    def close(self) -> None:
+        if self.feeder:
+            self.feeder.stop()
+        self.gcs.close()
+        alive = self.bridge.alive() and self.tracker.node.alive()
+        logs = self.bridge.log() + self.tracker.node.log()
+        self.bridge.stop()
+        self.tracker.node.stop()
+        assert alive, logs
+
+
+@pytest.fixture(scope="module")
+def rig(client, tmp_path_factory):
+    r = Rig(client, tmp_path_factory.mktemp("mavlink"))
+    yield r
+    r.close()
+
+
+def test_heartbeat_and_camera_information(rig):
+    beat = rig.gcs.wait("HEARTBEAT", where=lambda m: m.get_srcComponent() == 100)
+    assert beat.type == mav.MAV_TYPE_CAMERA and beat.get_srcSystem() == 1
+    for request in (
+        (mav.MAV_CMD_REQUEST_MESSAGE, mav.MAVLINK_MSG_ID_CAMERA_INFORMATION),
+        (mav.MAV_CMD_REQUEST_CAMERA_INFORMATION, 1),
+    ):
+        sent, ack = rig.command(*request)
+        assert ack.result == mav.MAV_RESULT_ACCEPTED
+        info = rig.gcs.wait("CAMERA_INFORMATION", sent)
+        assert info.flags & mav.CAMERA_CAP_FLAGS_HAS_TRACKING_POINT
+        assert info.flags & mav.CAMERA_CAP_FLAGS_HAS_TRACKING_RECTANGLE
+        assert (info.resolution_h, info.resolution_v) == (W, H)
+    assert ack.target_system == 255 and ack.target_component == mav.MAV_COMP_ID_MISSIONPLANNER
+
+
+def test_rectangle_starts_a_track_whose_status_follows_the_target(rig):
+    sent, ack = rig.command(RECT, *rig.rect_of(rig.feeder.newest()))
+    assert ack.result == mav.MAV_RESULT_ACCEPTED
+    time.sleep(2.5)
+    statuses = [s for s in rig.statuses(sent + 0.3) if s.tracking_status == ACTIVE]
+    assert len(statuses) >= 30, "about 20 Hz while tracking"
+    assert all(s.tracking_mode == mav.CAMERA_TRACKING_MODE_RECTANGLE for s in statuses)
+    assert all(s.target_data == mav.CAMERA_TRACKING_TARGET_DATA_IN_STATUS for s in statuses)
+    ious = []
+    for s in statuses:
+        box = [
+            s.rec_top_x * W,
+            s.rec_top_y * H,
+            (s.rec_bottom_x - s.rec_top_x) * W,
+            (s.rec_bottom_y - s.rec_top_y) * H,
+        ]
+        ious.append(iou(np.array(box), rig.feeder.truth_at(rig.gcs.arrival(s) - 0.05)))
+    assert np.median(ious) > 0.5, ious
+    centres = [s.point_x for s in statuses]
+    assert max(centres) - min(centres) > 0.02, "the rectangle moves with the target"
+
+
+def test_point_mode_and_stop(rig):
+    x, y, w, h = rig.feeder.newest()
+    sent, ack = rig.command(POINT, (x + w / 2) / W, (y + h / 2) / H, 0.06)
+    assert ack.result == mav.MAV_RESULT_ACCEPTED
+    status = rig.gcs.wait("CAMERA_TRACKING_IMAGE_STATUS", sent + 0.2, lambda m: m.tracking_status == ACTIVE)
+    assert status.tracking_mode == mav.CAMERA_TRACKING_MODE_POINT
+    sent, ack = rig.command(STOP)
+    assert ack.result == mav.MAV_RESULT_ACCEPTED
+    idle = rig.gcs.wait("CAMERA_TRACKING_IMAGE_STATUS", sent, lambda m: m.tracking_status == 0)
+    assert idle.tracking_mode == mav.CAMERA_TRACKING_MODE_NONE and math.isnan(idle.rec_top_x)
+
+
+@pytest.mark.parametrize(
+    ("command", "params"),
+    [
+        (RECT, (math.nan, 0.1, 0.5, 0.5)),
+        (RECT, (0.1, 0.1, math.inf, 0.5)),
+        (RECT, (0.1, 0.1, 1.5, 0.5)),
+        (RECT, (0.6, 0.1, 0.2, 0.5)),
+        (RECT, (0.2, 0.2, 0.2, 0.5)),
+        (POINT, (math.nan, 0.5, 0.0)),
+        (POINT, (0.5, -0.5, 0.0)),
+    ],
+)
+def test_bad_commands_are_denied_with_a_reason(rig, command, params):
+    sent, ack = rig.command(command, *params)
+    assert ack.result == mav.MAV_RESULT_DENIED
+    assert statustext(rig.gcs, sent)
+
+
+def test_a_box_the_tracker_refuses_fails_with_its_reason(rig):
+    sent, ack = rig.command(RECT, 0.5, 0.05, 0.52, 0.95)  # a sliver: too thin for CSRT
+    assert ack.result == mav.MAV_RESULT_FAILED
+    assert "too thin: this tracker needs sides >= 2 px, long side <= 20 x short side" in statustext(
+        rig.gcs, sent
+    )
+
+
+def test_commands_for_others_are_ignored(rig):
+    start = time.monotonic()
+    for target in ((2, 100), (1, 101)):
+        rig.gcs.command(RECT, 0.1, 0.1, 0.3, 0.3, target=target)
+    rig.gcs.command(RECT, 0.1, 0.1, 0.3, 0.3, 105)  # another camera of this component's system
+    time.sleep(1.0)
+    assert rig.gcs.messages("COMMAND_ACK", start) == []
+
+
+def test_message_interval_sets_the_status_rate(rig):
+    _, ack = rig.command(RECT, *rig.rect_of(rig.feeder.newest()))
+    assert ack.result == mav.MAV_RESULT_ACCEPTED
+    for interval_us, low, high in ((200_000, 7, 13), (-1, 0, 1), (0, 30, 50)):
+        _, ack = rig.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 275, interval_us)
+        assert ack.result == mav.MAV_RESULT_ACCEPTED
+        start = time.monotonic()
+        time.sleep(2.0)
+        count = len(rig.statuses(start))
+        assert low <= count <= high, f"{count} statuses in 2 s at interval {interval_us} us"
+    _, ack = rig.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 30, 1000)
+    assert ack.result == mav.MAV_RESULT_DENIED
+    rig.command(STOP)
+
+
+def test_inactive_tracker_is_temporarily_rejected(rig):
+    assert rig.tracker.change_state(Transition.TRANSITION_DEACTIVATE)
+    try:
+        time.sleep(1.2)  # statuses stop
+        sent, ack = rig.command(RECT, 0.1, 0.1, 0.3, 0.3)
+        assert ack.result == mav.MAV_RESULT_TEMPORARILY_REJECTED
+        _, ack = rig.command(STOP)
+        assert ack.result == mav.MAV_RESULT_TEMPORARILY_REJECTED
+    finally:
+        assert rig.tracker.change_state(Transition.TRANSITION_ACTIVATE)
+    count = len(rig.tracker.statuses())
+    rig.tracker.client.wait_until(lambda: len(rig.tracker.statuses()) > count + 3, 10, "statuses again")
+
+
+def statustext(gcs, since: float) -> str:
+    """The reason sent after `since`, its chunks (MAVLink 2: same id, chunk_seq) joined."""
+    last = gcs.wait("STATUSTEXT", since, lambda m: len(m.text) < 50)  # a final chunk is short
+    return "".join(t.text for t in gcs.messages("STATUSTEXT", since, lambda m: m.id == last.id))
+
+
+def mavlink2_frame(msg_id: int, payload: bytes, seq: int = 0) -> bytes:
+    """A MAVLink 2 frame of a message id no dialect defines (its CRC cannot be checked)."""
+    header = struct.pack("<BBBBBBBHB", 0xFD, len(payload), 0, 0, seq, 255, 190, msg_id & 0xFFFF, msg_id >> 16)
+    return header + payload + b"\x00\x00"
+
+
+def test_garbage_and_unknown_messages_change_nothing(rig):
+    address = next(iter(rig.gcs.conn.clients))  # where the bridge sends from
+    rng = np.random.default_rng(1)
+    sock = rig.gcs.conn.port
+    for _ in range(200):
+        sock.sendto(rng.integers(0, 256, size=int(rng.integers(1, 300)), dtype=np.uint8).tobytes(), address)
+        sock.sendto(mavlink2_frame(int(rng.integers(60000, 2**24)), rng.bytes(20)), address)
+        if _ % 20 == 19:
+            time.sleep(0.02)  # past the socket buffer, the kernel drops datagrams, not the bridge
+    rig.gcs.conn.mav.param_request_list_send(1, 100)
+    rig.gcs.conn.mav.attitude_send(0, 0, 0, 0, 0, 0, 0)
+    _, ack = rig.gcs.request(mav.MAV_CMD_REQUEST_MESSAGE, mav.MAVLINK_MSG_ID_CAMERA_INFORMATION)
+    assert ack.result == mav.MAV_RESULT_ACCEPTED
+    assert rig.bridge.alive()
+
+
+def test_a_burst_of_1000_commands_is_answered(rig):
+    start = time.monotonic()
+    rect = rig.rect_of(rig.feeder.newest())
+    kinds = [
+        (RECT, rect),
+        (RECT, (math.nan, 0, 1, 1)),
+        (mav.MAV_CMD_REQUEST_MESSAGE, (259,)),
+        (STOP, ()),
+        (mav.MAV_CMD_DO_SET_MODE, (1,)),
+    ]
+    for i in range(1000):
+        command, params = kinds[i % len(kinds)]
+        rig.gcs.command(command, *params)
+        if i % 25 == 24:
+            time.sleep(0.01)  # the loopback socket buffer, not the bridge, is the limit here
+    rig.tracker.client.wait_until(
+        lambda: len(rig.gcs.messages("COMMAND_ACK", start)) >= 1000, 60, "1000 ACKs"
+    )
+    acks = rig.gcs.messages("COMMAND_ACK", start)
+    assert len(acks) == 1000
+    by_command = {c: [a.result for a in acks if a.command == c] for c, _ in kinds}
+    assert set(by_command[mav.MAV_CMD_DO_SET_MODE]) == {mav.MAV_RESULT_UNSUPPORTED}
+    assert mav.MAV_RESULT_ACCEPTED in by_command[RECT] and mav.MAV_RESULT_DENIED in by_command[RECT]
+
+
+def test_fuzzed_commands_are_each_answered(rig):
+    """Random COMMAND_LONGs (any id, any float) addressed to us: one ACK each (except those that
+    name another camera by its id), nothing breaks."""
+    rng = np.random.default_rng(7)
+    specials = [math.nan, math.inf, -math.inf, 0.0, 0.5, 1.0, 275.0, 259.0, -1.0, 3.4e38, 1e-45]
+    ours = [RECT, POINT, STOP, 511, 512, 521]
+    start = time.monotonic()
+    sent = 0
+    for _ in range(150):
+        command = ours[int(rng.integers(len(ours)))] if rng.random() < 0.6 else int(rng.integers(0, 65536))
+        params = [
+            specials[int(rng.integers(len(specials)))] if rng.random() < 0.5 else rng.uniform(-2, 2)
+            for _ in range(7)
+        ]
+        rig.gcs.command(command, *params)
+        camera = {RECT: 4, POINT: 3, STOP: 0}.get(command)
+        other_camera = camera is not None and params[camera] in range(1, 256) and params[camera] != 100
+        sent += 0 if other_camera else 1
+    rig.tracker.client.wait_until(lambda: len(rig.gcs.messages("COMMAND_ACK", start)) >= sent, 60, "ACKs")
+    assert len(rig.gcs.messages("COMMAND_ACK", start)) == sent
+    _, ack = rig.command(mav.MAV_CMD_REQUEST_MESSAGE, 259)
+    assert ack.result == mav.MAV_RESULT_ACCEPTED
+    _, ack = rig.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 275, 0)  # the fuzz may have turned it off
+    assert ack.result == mav.MAV_RESULT_ACCEPTED
+
+
+def test_ground_station_leaves_and_comes_back(rig):
+    rig.gcs.close()
+    time.sleep(2.5)  # heartbeats go into the void (ICMP port unreachable)
+    rig.gcs = GroundStation(f"udpin:127.0.0.1:{rig.port}")
+    rig.gcs.wait("HEARTBEAT", timeout=10)
+    _, ack = rig.command(RECT, *rig.rect_of(rig.feeder.newest()))
+    assert ack.result == mav.MAV_RESULT_ACCEPTED
+
+
+def test_tracker_restart(rig):
+    _, ack = rig.command(RECT, *rig.rect_of(rig.feeder.newest()))
+    assert ack.result == mav.MAV_RESULT_ACCEPTED
+    rig.tracker.node.stop()
+    time.sleep(1.5)
+    error = rig.gcs.wait(
+        "CAMERA_TRACKING_IMAGE_STATUS",
+        time.monotonic() - 0.3,
+        lambda m: m.tracking_status == mav.CAMERA_TRACKING_STATUS_FLAGS_ERROR,
+    )
+    assert math.isnan(error.point_x)
+    _, ack = rig.command(RECT, 0.1, 0.1, 0.3, 0.3)
+    assert ack.result == mav.MAV_RESULT_TEMPORARILY_REJECTED
+    rig.tracker = rig._start_tracker()
+    rig.wait_until_bridge_sees_images()
+    time.sleep(1.0)  # the bridge's service client discovers the new server
+    _, ack = rig.command(RECT, *rig.rect_of(rig.feeder.newest()))
+    assert ack.result == mav.MAV_RESULT_ACCEPTED
+
+
+def test_no_image_yet_is_temporarily_rejected(client, tmp_path):
+    r = Rig(client, tmp_path, feed=False)
+    try:
+        sent, ack = r.command(RECT, 0.1, 0.1, 0.3, 0.3)
+        assert ack.result == mav.MAV_RESULT_TEMPORARILY_REJECTED
+        assert "tracker is not publishing" in statustext(r.gcs, sent)
+    finally:
+        r.close()
+
+
+def test_tcp_and_serial_links(client, tmp_path):
+    """tcp: (the bridge connects to a TCP server) and a serial device (a pty), as on a Jetson's UART."""
+    port = free_port(socket.SOCK_STREAM)
+    server = GroundStation(f"tcpin:127.0.0.1:{port}")
+    bridge = NodeProcess(
+        "/tcp", {"mavlink_url": f"tcp:127.0.0.1:{port}"}, tmp_path, "mavlink_bridge", "mavlink_bridge"
+    )
+    try:
+        server.wait("HEARTBEAT", timeout=20)
+        sent = server.command(mav.MAV_CMD_REQUEST_MESSAGE, 259)
+        assert server.ack(mav.MAV_CMD_REQUEST_MESSAGE, sent).result == mav.MAV_RESULT_ACCEPTED
+    finally:
+        bridge.stop()
+        server.close()
+    master, slave = os.openpty()
+    bridge = NodeProcess(
+        "/serial",
+        {"mavlink_url": f"{os.ttyname(slave)},921600"},
+        tmp_path,
+        "mavlink_bridge",
+        "mavlink_bridge",
+    )
+    try:
+        parser = mav.MAVLink(None, srcSystem=255, srcComponent=190)
+        seen = read_pty(master, parser, "HEARTBEAT")
+        assert any(m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 100 for m in seen)
+        request = parser.command_long_encode(1, 100, mav.MAV_CMD_REQUEST_MESSAGE, 0, 259, 0, 0, 0, 0, 0, 0)
+        os.write(master, request.pack(parser))
+        seen = read_pty(master, parser, "COMMAND_ACK")
+        assert any(m.get_type() == "COMMAND_ACK" and m.result == mav.MAV_RESULT_ACCEPTED for m in seen)
+    finally:
+        bridge.stop()
+        os.close(master)
+        os.close(slave)
+
+
+def read_pty(fd: int, parser, until: str, timeout: float = 20.0) -> list:
+    """Messages read from a pty master until one of type `until` arrives."""
+    import select
+
+    seen: list = []
+    deadline = time.monotonic() + timeout
+    while not any(m.get_type() == until for m in seen):
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no {until} on the serial link"
+        if select.select([fd], [], [], min(remaining, 0.5))[0]:
+            seen += parser.parse_buffer(os.read(fd, 4096)) or []
+    return seen
