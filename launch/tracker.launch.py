@@ -26,6 +26,11 @@ def generate_launch_description() -> LaunchDescription:
             "image_topic", default_value="/camera/image_raw", description="input image topic"
         ),
         DeclareLaunchArgument(
+            "camera_info_topic",
+            default_value="/camera/camera_info",
+            description="camera_info of the same camera (bearings); any topic name if there is none",
+        ),
+        DeclareLaunchArgument(
             "compressed", default_value="false", description="use <image_topic>/compressed"
         ),
         DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
@@ -52,7 +57,7 @@ def generate_launch_description() -> LaunchDescription:
                     "use_compressed": PythonExpression(["'", compressed, "'.lower() == 'true'"]),
                 },
             ],
-            remappings=[remapping],
+            remappings=[remapping, ("camera_info", LaunchConfiguration("camera_info_topic"))],
         )
 
     return LaunchDescription(

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hit_tracker_ros.ros.parameters import PARAMETER_NAMES, PARAMETERS
+from hit_tracker_ros.ros.parameters import PARAMETER_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / "launch" / "tracker.launch.py"
+LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
 INSTALL = ROOT / ".ws" / "install"
 
 
@@ -31,46 +32,75 @@ def _first_str(call: ast.Call) -> str:
     return ast.literal_eval(call.args[0])
 
 
-def test_launch_file_passes_only_declared_parameters():
-    """Read (not execute) the launch file: every parameter it sets is one the node declares, every
-    LaunchConfiguration names a declared argument, and every argument is used."""
+def node_parameters() -> dict[str, dict]:
+    """Parameter defaults of each executable (the tables the nodes declare from)."""
+    from hit_tracker_ros.ros import follow_controller, mavlink_bridge, parameters
+
+    return {
+        "tracker_node": parameters.parameter_defaults(),
+        "mavlink_bridge": mavlink_bridge.parameter_defaults(),
+        "follow_controller": follow_controller.parameter_defaults(),
+    }
+
+
+NODE_NAMES = {
+    "hit_tracker": "tracker_node",
+    "mavlink_bridge": "mavlink_bridge",
+    "follow_controller": "follow_controller",
+}
+
+
+@pytest.mark.parametrize("launch_file", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_files_pass_only_declared_parameters(launch_file):
+    """Read (not execute) each launch file: every parameter it sets is one its node declares,
+    every LaunchConfiguration names a declared argument, and every argument is used."""
+    tree = ast.parse(launch_file.read_text())
+    declared = {_first_str(c) for c in _calls(tree, "DeclareLaunchArgument")}
+    assert "namespace" in declared
+    used = {_first_str(c) for c in _calls(tree, "LaunchConfiguration")}
+    assert used <= declared, f"undeclared launch arguments: {used - declared}"
+    assert declared <= used, f"unused launch arguments: {declared - used}"
+    known = node_parameters()
+    for node in _calls(tree, "LifecycleNode"):
+        kw = {k.arg: k.value for k in node.keywords}
+        assert ast.literal_eval(kw["package"]) == "hit_tracker_ros"
+        executable = ast.literal_eval(kw["executable"])
+        for item in kw["parameters"].elts:
+            if isinstance(item, ast.Dict):
+                passed = {ast.literal_eval(k) for k in item.keys}
+                assert passed <= set(known[executable]), (
+                    f"not {executable} parameters: {passed - set(known[executable])}"
+                )
+
+
+def test_tracker_launch_file_has_the_documented_arguments():
     tree = ast.parse(LAUNCH_FILE.read_text())
     declared = {_first_str(c) for c in _calls(tree, "DeclareLaunchArgument")}
-    assert declared >= {
+    documented = {
         "model",
         "checkpoint",
         "backend",
         "image_topic",
+        "camera_info_topic",
         "compressed",
         "namespace",
-        "params_file",
     }
-    used = {_first_str(c) for c in _calls(tree, "LaunchConfiguration")}
-    assert used <= declared, f"undeclared launch arguments: {used - declared}"
-    assert declared <= used, f"unused launch arguments: {declared - used}"
-
-    nodes = _calls(tree, "LifecycleNode")
-    assert nodes
-    passed: set[str] = set()
-    for node in nodes:
-        kw = {k.arg: k.value for k in node.keywords}
-        assert ast.literal_eval(kw["package"]) == "hit_tracker_ros"
-        assert ast.literal_eval(kw["executable"]) == "tracker_node"
-        for item in kw["parameters"].elts:
-            if isinstance(item, ast.Dict):
-                passed |= {ast.literal_eval(k) for k in item.keys}
-    assert passed, "the launch file sets no parameters"
-    assert passed <= PARAMETER_NAMES, f"not node parameters: {passed - PARAMETER_NAMES}"
+    assert declared >= documented | {"params_file", "node_name"}
 
 
 @pytest.mark.parametrize("config", sorted((ROOT / "config").glob("*.yaml")), ids=lambda p: p.name)
 def test_config_files_use_declared_parameters_with_right_types(config):
     data = yaml.safe_load(config.read_text())
-    params = data["/**"]["ros__parameters"]
-    defaults = {p.name: p.default for p in PARAMETERS}
-    assert set(params) <= PARAMETER_NAMES, set(params) - PARAMETER_NAMES
-    for key, value in params.items():
-        assert type(value) is type(defaults[key]), f"{key}: {value!r} vs default {defaults[key]!r}"
+    known = node_parameters()
+    for section, content in data.items():
+        name = section.rsplit("/", 1)[-1]
+        defaults = known[NODE_NAMES.get(name, "tracker_node")]  # "/**": the tracker's own files
+        params = content["ros__parameters"]
+        assert set(params) <= set(defaults), set(params) - set(defaults)
+        for key, value in params.items():
+            assert type(value) is type(defaults[key]), (
+                f"{section} {key}: {value!r} vs default {defaults[key]!r}"
+            )
 
 
 def test_colcon_install_space_holds_the_package():
@@ -78,17 +108,21 @@ def test_colcon_install_space_holds_the_package():
     for path in (
         INSTALL / "lib" / "hit_tracker_ros" / "tracker_node",
         share / "launch" / "tracker.launch.py",
+        share / "launch" / "follow.launch.py",
+        share / "launch" / "mavlink_bridge.launch.py",
+        share / "config" / "follow.yaml",
         share / "config" / "csrt.yaml",
         share / "package.xml",
     ):
         assert path.exists(), path
-    assert os.access(INSTALL / "lib" / "hit_tracker_ros" / "tracker_node", os.X_OK)
+    for executable in ("tracker_node", "mavlink_bridge", "follow_controller"):
+        assert os.access(INSTALL / "lib" / "hit_tracker_ros" / executable, os.X_OK), executable
     site = next((INSTALL / "lib").glob("python3*/site-packages/hit_tracker_ros"))
     assert (site / "msg" / "__init__.py").exists() and (site / "ros" / "tracker_node.py").exists()
     assert "extend_path" in (site / "__init__.py").read_text(), "our __init__ must replace the generated one"
 
 
-def test_core_never_imports_ros():
+def test_ros_free_packages_never_import_ros():
     forbidden = (
         "rclpy",
         "sensor_msgs",
@@ -99,7 +133,8 @@ def test_core_never_imports_ros():
         "hit_tracker_ros.msg",
         "hit_tracker_ros.srv",
     )
-    for path in (ROOT / "hit_tracker_ros" / "core").rglob("*.py"):
+    ros_free = ("core", "control", "mavlink")
+    for path in (p for folder in ros_free for p in (ROOT / "hit_tracker_ros" / folder).rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
             if isinstance(node, ast.Import):

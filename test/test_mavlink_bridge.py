@@ -263,8 +263,7 @@ def test_inactive_tracker_is_temporarily_rejected(rig):
 
 def statustext(gcs, since: float) -> str:
     """The reason sent after `since`, its chunks (MAVLink 2: same id, chunk_seq) joined."""
-    last = gcs.wait("STATUSTEXT", since, lambda m: len(m.text) < 50)  # a final chunk is short
-    return "".join(t.text for t in gcs.messages("STATUSTEXT", since, lambda m: m.id == last.id))
+    return gcs.reason(since, timeout=10)
 
 
 def mavlink2_frame(msg_id: int, payload: bytes, seq: int = 0) -> bytes:
@@ -427,3 +426,46 @@ def read_pty(fd: int, parser, until: str, timeout: float = 20.0) -> list:
         if select.select([fd], [], [], min(remaining, 0.5))[0]:
             seen += parser.parse_buffer(os.read(fd, 4096)) or []
     return seen
+
+
+def test_ground_station_cli(tmp_path):
+    """The README's wiring check: `python -m hit_tracker_ros.mavlink.ground_station ...`."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    bridge = NodeProcess(
+        "/cli", {"mavlink_url": f"udpout:127.0.0.1:{port}"}, tmp_path, "mavlink_bridge", "mavlink_bridge"
+    )
+    try:
+        cli = [
+            sys.executable,
+            "-m",
+            "hit_tracker_ros.mavlink.ground_station",
+            "--url",
+            f"udpin:127.0.0.1:{port}",
+        ]
+        info = subprocess.run([*cli, "info"], capture_output=True, text=True, timeout=60)
+        assert info.returncode == 0, info.stdout + info.stderr
+        assert "COMMAND_ACK ACCEPTED" in info.stdout and "tracking: point, rectangle" in info.stdout
+        stop = subprocess.run([*cli, "stop"], capture_output=True, text=True, timeout=60)
+        assert stop.returncode == 1 and "TEMPORARILY_REJECTED" in stop.stdout  # no tracker running
+        assert "not reachable" in stop.stdout
+    finally:
+        bridge.stop()
+
+
+def test_follow_benchmark_cli(tmp_path):
+    """The benchmark command of docs/benchmarks.md, on a short run."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "follow.json"
+    cli = [sys.executable, "-m", "hit_tracker_ros.ros.follow_benchmark", "--repeats", "2", "--seconds", "1"]
+    result = subprocess.run([*cli, "--json", str(out)], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(out.read_text())
+    assert data["command_to_ack_ms"]["median"] > 0 and data["status_to_mavlink_ms"]["matched"] > 5
+    assert 25 < data["controller"]["rate_hz"] < 35
+    assert "command -> ACK" in result.stdout

@@ -143,6 +143,10 @@ def test_statustext_chunks():
     assert protocol.statustext_chunks("short") == [(b"short", 0)]
     chunks = protocol.statustext_chunks("x" * 120)
     assert [len(t) for t, _ in chunks] == [50, 50, 20] and [s for _, s in chunks] == [0, 1, 2]
+    assert [len(t) for t, _ in protocol.statustext_chunks("y" * 100)] == [50, 50, 0], (
+        "ends with a short chunk"
+    )
+    assert protocol.statustext_chunks("z" * 50) == [(b"z" * 50, 0)], "one chunk: id 0, complete"
     assert protocol.fixed_bytes("abc", 5) == [97, 98, 99, 0, 0]
 
 

@@ -207,9 +207,13 @@ def tracking_status(view: TrackView) -> dict[str, float | int]:
 
 
 def statustext_chunks(text: str) -> list[tuple[bytes, int]]:
-    """(text, chunk_seq) pieces of at most 50 bytes; MAVLink 2 joins pieces with the same id."""
+    """(text, chunk_seq) pieces of at most 50 bytes; MAVLink 2 joins pieces with the same id. A
+    chunked text ends with a short chunk (an empty one when its length is a multiple of 50), so
+    the receiver knows it is complete."""
     data = text.encode("utf-8", errors="replace")
     pieces = [data[i : i + STATUSTEXT_CHUNK] for i in range(0, max(len(data), 1), STATUSTEXT_CHUNK)]
+    if len(pieces) > 1 and len(pieces[-1]) == STATUSTEXT_CHUNK:
+        pieces.append(b"")
     return [(piece, seq) for seq, piece in enumerate(pieces)]
 
 

@@ -96,6 +96,16 @@ class GroundStation:
     def ack(self, command: int, since: float, timeout: float = 10.0) -> Any:
         return self.wait("COMMAND_ACK", since, lambda m: m.command == command, timeout)
 
+    def reason(self, since: float, timeout: float = 1.0) -> str:
+        """The STATUSTEXT sent after `since` (MAVLink 2 chunks joined), or '' if none comes."""
+        try:
+            last = self.wait(
+                "STATUSTEXT", since, lambda m: m.id == 0 or len(m.text) < 50, timeout
+            )  # complete
+        except TimeoutError:
+            return ""
+        return "".join(t.text for t in self.messages("STATUSTEXT", since, lambda m: m.id == last.id))
+
     def request(
         self, command: int, *params: float, attempts: int = 4, timeout: float = 1.5
     ) -> tuple[float, Any]:
@@ -155,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             command, params = mav.MAV_CMD_CAMERA_STOP_TRACKING, ()
         sent, ack = gcs.request(command, *params)
         print(f"COMMAND_ACK {result_name(ack.result)} after {(gcs.arrival(ack) - sent) * 1e3:.1f} ms")
-        for text in gcs.messages("STATUSTEXT", sent):
-            print(f"STATUSTEXT {text.text}")
+        if ack.result != mav.MAV_RESULT_ACCEPTED:
+            print(f"STATUSTEXT {gcs.reason(sent)}")
         if args.action == "info":
             info = gcs.wait("CAMERA_INFORMATION", sent)
             tracking = [name for flag, name in ((512, "point"), (1024, "rectangle")) if info.flags & flag]

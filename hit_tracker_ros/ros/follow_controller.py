@@ -52,6 +52,16 @@ PARAMETERS = {
 }
 
 
+def parameter_defaults() -> dict[str, object]:
+    """Every parameter of the node with its default (launch files and configs are tested against it)."""
+    gains = {
+        f"{axis}.{field}": float(getattr(DEFAULT_GAINS[axis], field))
+        for axis in AXES
+        for field in GAIN_FIELDS
+    }
+    return {name: default for name, (default, _) in PARAMETERS.items()} | gains
+
+
 class FollowControllerNode(LifecycleNode):
     def __init__(self, node_name: str = "follow_controller", **kwargs) -> None:
         super().__init__(node_name, **kwargs)

@@ -66,6 +66,11 @@ PARAMETERS = {
 }
 
 
+def parameter_defaults() -> dict[str, object]:
+    """Every parameter of the node with its default (launch files and configs are tested against it)."""
+    return {name: default for name, (default, _) in PARAMETERS.items()}
+
+
 @dataclass(frozen=True)
 class _Seen:
     """A tracker status as the bridge saw it."""

@@ -75,3 +75,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
 )
 
 PARAMETER_NAMES: frozenset[str] = frozenset(p.name for p in PARAMETERS)
+
+
+def parameter_defaults() -> dict[str, Any]:
+    """Every parameter of the tracker node with its default."""
+    return {p.name: p.default for p in PARAMETERS}
