@@ -9,14 +9,26 @@
 HTR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HTR_WS="$HTR_ROOT/.ws"
 HTR_CACHE="${HTR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hit_tracker_ros}"
+# Upstream launch, launch_ros, launch_testing, ros2 CLI and composition_interfaces sources (the PyPI
+# wheels lack them; robots get them from apt). Optional: without them the tests that need them skip.
+HTR_ROS2_PYTHON="${HTR_ROS2_PYTHON:-$HTR_ROOT/../shared/ros2_python}"
 
 # Bump when the way scripts/setup creates the cached environment changes.
-HTR_ENV_RECIPE=2
+HTR_ENV_RECIPE=3
 
 # Hash of everything that defines the cached environment.
 htr_env_key() {
   (cd "$HTR_ROOT" && echo "$HTR_ENV_RECIPE" && cat requirements/*.txt \
-    $(find env/vision_msgs -type f | sort)) | sha256sum | cut -c1-16
+    $(find env/vision_msgs -type f | sort) && htr_ros2_python_key) | sha256sum | cut -c1-16
+}
+
+# Hash of the ROS 2 Python tool sources, or "absent".
+htr_ros2_python_key() {
+  if [ -d "$HTR_ROS2_PYTHON" ]; then
+    (cd "$HTR_ROS2_PYTHON" && find . -type f -not -path '*/__pycache__/*' | sort | xargs sha256sum) | sha256sum
+  else
+    echo absent
+  fi
 }
 
 # Sets HTR_ENV, HTR_VENV, HTR_PY for the environment given, or else the one recorded by setup.
