@@ -9,6 +9,7 @@ pixels, `.score`, `.state`); frames are H x W x 3 uint8 RGB arrays.
 # them be found when this source tree comes first on sys.path.
 __path__ = __import__("pkgutil").extend_path(__path__, __name__)
 
+from . import trackers  # noqa: E402, F401  (registers the models)
 from .core.registry import available_models, build_tracker  # noqa: E402
 from .core.tracker import Tracker  # noqa: E402
 from .core.types import TrackResult, TrackState  # noqa: E402

@@ -9,8 +9,9 @@ from golden import COMPRESSTRACKER_GOLDEN, load_variant, save_authors_checkpoint
 
 from hit_tracker_ros import build_tracker
 from hit_tracker_ros.models.ostrack import build_compresstracker
-from hit_tracker_ros.pipeline.compresstracker import COMPRESSTRACKER, hann1d
-from hit_tracker_ros.pipeline.factory import export_model, load_network
+from hit_tracker_ros.core.windows import hann_stark
+from hit_tracker_ros.trackers.compresstracker import COMPRESSTRACKER
+from hit_tracker_ros.trackers.network import export_model, load_network
 
 OUTPUTS = ("pred_boxes", "score_map", "size_map", "offset_map")
 
@@ -63,8 +64,9 @@ def test_onnx_runtime_matches_pytorch(golden, tmp_path):
 
 
 def test_hann_window_and_teacher_keys(caplog):
-    np.testing.assert_allclose(hann1d(4), 0.5 * (1 - np.cos(2 * np.pi * np.arange(1, 5) / 5)), rtol=1e-6)
-    from hit_tracker_ros.pipeline.compresstracker import drop_teacher_keys
+    w = 0.5 * (1 - np.cos(2 * np.pi * np.arange(1, 5) / 5))
+    np.testing.assert_allclose(hann_stark(4), np.outer(w, w), rtol=1e-6)
+    from hit_tracker_ros.trackers.compresstracker import drop_teacher_keys
 
     with caplog.at_level("WARNING", logger="hit_tracker_ros.checkpoints"):
         kept = drop_teacher_keys({"backbone.blocks.0.attn.qkv.weight": 1, "backbone.norm.weight": 2})

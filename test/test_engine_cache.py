@@ -16,7 +16,8 @@ import pytest
 
 from hit_tracker_ros.backends.engine_cache import EngineCache, EngineKey, atomic_write
 from hit_tracker_ros.backends.onnx_runner import tensorrt_ep_options
-from hit_tracker_ros.backends.select import Candidate, box_iou_xyxy, select_backend
+from hit_tracker_ros.backends.select import Candidate, select_backend
+from hit_tracker_ros.core.boxes import iou_rows
 
 KEY = EngineKey(
     onnx_sha256="a" * 64,
@@ -208,8 +209,8 @@ def test_tiny_boxes_are_verified_by_their_coordinates():
 def test_box_iou_handles_flipped_and_degenerate_boxes():
     a = np.array([[0.0, 0, 1, 1], [1, 1, 0, 0], [0.5, 0.5, 0.5, 0.5]])
     b = np.array([[0.0, 0, 1, 1], [0, 0, 1, 1], [0.5, 0.5, 0.5, 0.5]])
-    np.testing.assert_allclose(box_iou_xyxy(a, b), [1.0, 1.0, 1.0])
-    assert box_iou_xyxy(np.array([[0.0, 0, 0, 0]]), np.array([[1.0, 1, 1, 1]]))[0] == 0.0
+    np.testing.assert_allclose(iou_rows(a, b), [1.0, 1.0, 1.0])
+    assert iou_rows(np.array([[0.0, 0, 0, 0]]), np.array([[1.0, 1, 1, 1]]))[0] == 0.0
 
 
 def test_onnxruntime_tensorrt_ep_caches_in_the_engine_folder(tmp_path):

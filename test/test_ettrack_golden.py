@@ -11,10 +11,12 @@ from golden import load_variant, sequence
 
 from hit_tracker_ros import build_tracker
 from hit_tracker_ros.models.ettrack import CachedTemplateFeatures, build_ettrack
-from hit_tracker_ros.pipeline.crop import python2_round, siamfc_subwindow
-from hit_tracker_ros.pipeline.ettrack import ETTRACK, cosine_window, score_weighted_boxes
-from hit_tracker_ros.pipeline.factory import (
-    _torch_runner,
+from hit_tracker_ros.trackers.crop import python2_round, siamfc_subwindow
+from hit_tracker_ros.backends.build import torch_runner
+from hit_tracker_ros.core.windows import hanning_siamfc
+from hit_tracker_ros.trackers.ettrack import ETTRACK, score_weighted_boxes
+from hit_tracker_ros.trackers.network import (
+    network_spec,
     export_model,
     load_network,
     tensorrt_profile,
@@ -140,7 +142,7 @@ def test_small_targets_get_the_big_search_crop(golden):
 
 def test_unsupported_options_are_refused(golden):
     _, _, _, checkpoint = golden
-    with pytest.raises(ValueError, match="E.T.Track takes no search_factor"):
+    with pytest.raises(ValueError, match="unknown option search_factor for model 'ettrack'.*fixed geometry"):
         build_tracker("ettrack", checkpoint=str(checkpoint), backend="torch", search_factor=4.0)
 
 
@@ -148,7 +150,7 @@ def test_verification_boxes_are_stable_on_flat_maps(golden):
     """Backend verification reads a score-weighted mean box (fractions of the crop): a change of
     1e-6 in cls that moves the argmax cell must not move the box."""
     _, _, _, checkpoint = golden
-    runner = _torch_runner(ETTRACK, "ettrack", checkpoint, "cpu", False)
+    runner = torch_runner(network_spec(ETTRACK, "ettrack", checkpoint))
     out = runner.run(verification_inputs(ETTRACK, "ettrack")[0])
     boxes = score_weighted_boxes(out)
     assert boxes.shape == (1, 4) and (0 < boxes).all() and (boxes < 1).all()
@@ -160,7 +162,7 @@ def test_verification_boxes_are_stable_on_flat_maps(golden):
 
 
 def test_tensorrt_profile_spans_both_search_sizes():
-    from hit_tracker_ros.pipeline.hit import HIT
+    from hit_tracker_ros.trackers.hit import HIT
 
     low, opt, high = tensorrt_profile(ETTRACK, "ettrack")["search"]
     assert (low, opt, high) == ([1, 3, 256, 256], [1, 3, 256, 256], [1, 3, 288, 288])
@@ -182,5 +184,5 @@ def test_siamfc_crop_and_rounding():
     assert siamfc_subwindow(frame, (500.0, 500.0), 8, 16, np.zeros(3)).max() == 0
     assert python2_round(2.5) == 3 and python2_round(-2.5) == -3 and python2_round(3.5) == 4
     assert python2_round(2.4) == 2
-    window = cosine_window(16)
+    window = hanning_siamfc(16)
     assert window.shape == (16, 16) and window[0, 0] == 0 and np.allclose(window, window.T)

@@ -24,7 +24,7 @@ RESULTS: dict[str, dict] = {}
 
 def _checkpoint(model: str, folder: Path) -> Path:
     """Golden weights (authors' layout) where ../shared/golden exists, else random weights."""
-    from hit_tracker_ros.pipeline.factory import family_of
+    from hit_tracker_ros.trackers.network import family_of
 
     path = folder / f"{model}.pth"
     try:
@@ -41,12 +41,9 @@ def _checkpoint(model: str, folder: Path) -> Path:
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise IoU of [x, y, w, h] boxes."""
-    from hit_tracker_ros.backends.select import box_iou_xyxy
+    from hit_tracker_ros.core.boxes import iou_rows, xywh_to_xyxy
 
-    def corners(v: np.ndarray) -> np.ndarray:
-        return np.concatenate([v[:, :2], v[:, :2] + v[:, 2:]], axis=1)
-
-    return box_iou_xyxy(corners(a), corners(b))
+    return iou_rows(xywh_to_xyxy(a), xywh_to_xyxy(b))
 
 
 def _run(tracker, scene, frames) -> tuple[np.ndarray, float]:
@@ -66,10 +63,11 @@ def _run(tracker, scene, frames) -> tuple[np.ndarray, float]:
 
 def _relative_errors(tracker, model: str, checkpoint: Path) -> dict[str, float]:
     """max |GPU - CPU| / max |CPU| per network output over the family's verification crops."""
-    from hit_tracker_ros.pipeline.factory import _torch_runner, family_of, verification_inputs
+    from hit_tracker_ros.backends.build import torch_runner
+    from hit_tracker_ros.trackers.network import family_of, network_spec, verification_inputs
 
     family = family_of(model)
-    reference = _torch_runner(family, model, checkpoint, "cpu", False)
+    reference = torch_runner(network_spec(family, model, checkpoint))
     errors = dict.fromkeys(family.outputs, 0.0)
     for feed in verification_inputs(family, model):
         ours, ref = tracker.runner.run(feed), reference.run(feed)

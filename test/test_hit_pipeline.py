@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from hit_tracker_ros.pipeline.crop import clip_box, map_box_back, normalize, sample_target
-from hit_tracker_ros.pipeline.hit import corner_confidence, peak_mass
+from hit_tracker_ros.trackers.crop import clip_box, map_box_back, normalize, sample_target
+from hit_tracker_ros.trackers.hit import corner_confidence, peak_mass
 
 
 def test_crop_side_rounding_and_plus_one_padding_quirk():

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from malformed import jpeg_declaring, png_bomb, png_declaring, small_jpeg
 
 from hit_tracker_ros.core.boxes import BoxLimits, InvalidBoxError, validate_box
-from hit_tracker_ros.core.csrt import CsrtTracker
+from hit_tracker_ros.trackers.csrt import CsrtTracker
 from hit_tracker_ros.core.images import (
     DEFAULT_MAX_IMAGE_PIXELS,
     SUPPORTED_ENCODINGS,

@@ -13,6 +13,7 @@ from ros_harness import frame_stamp_ns, make_image, status_box
 from sensor_msgs.msg import Image
 
 from hit_tracker_ros.core.boxes import clip_to_image, iou
+from hit_tracker_ros.core.stamps import format_stamp
 from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
 
 pytestmark = pytest.mark.ros
@@ -107,7 +108,7 @@ def test_init_on_past_frame_catches_up(start_tracker):
         t.send_and_wait(image(i))
     response = t.init(SCENE.truth(5), frame_stamp_ns(5))
     assert response.success, response.message
-    assert f"{frame_stamp_ns(5) / 1e9:.6f}" in response.message
+    assert format_stamp(frame_stamp_ns(5)) in response.message
     status = t.send_and_wait(image(25))
     assert status.state == TrackerStatus.TRACKING
     # 19 cached frames after frame 5 (6..24) were tracked silently, then frame 25.

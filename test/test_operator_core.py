@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hit_tracker_ros.core.bearing import CameraModel, CameraModelError
-from hit_tracker_ros.core.csrt import CsrtTracker
+from hit_tracker_ros.trackers.csrt import CsrtTracker
 from hit_tracker_ros.core.handoff import Candidate, HandoffPolicy, choose
 from hit_tracker_ros.core.session import TrackingSession
 from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene

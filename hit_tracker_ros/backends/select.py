@@ -14,17 +14,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from ..core.boxes import iou_rows
 
 BOX_DIFF_TOLERANCE = 2e-4  # of the search crop: 0.05 px at 256 px
 # outputs -> (N, 4) x1, y1, x2, y2 in fractions of the search crop
 BoxDecoder = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
+@dataclass(frozen=True)
+class Built:
+    """A created runner, and the cached engine it runs (TensorRT) when there is one."""
+
+    runner: object
+    engine: Any = None  # engine_cache.Entry
+
+
 @dataclass
 class Candidate:
-    """One backend option: `unavailable()` says why it cannot be used (None: it can)."""
+    """One backend option: `unavailable()` says why it cannot be used (None: it can); `create()`
+    returns the runner (or a Built with its engine)."""
 
     name: str
     unavailable: Callable[[], str | None]
@@ -38,21 +50,21 @@ class Selection:
     name: str
     skipped: list[str] = field(default_factory=list)  # "name: reason"
     verification: dict[str, float] | None = None
+    engine: Any = None  # engine_cache.Entry of a TensorRT runner
 
     def report(self) -> str:
         return "; ".join(self.skipped) if self.skipped else "first choice"
 
-
-def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise IoU of (N, 4) corner boxes (corners sorted first, so flipped boxes still compare)."""
-    a = np.concatenate([np.minimum(a[:, :2], a[:, 2:]), np.maximum(a[:, :2], a[:, 2:])], axis=1)
-    b = np.concatenate([np.minimum(b[:, :2], b[:, 2:]), np.maximum(b[:, :2], b[:, 2:])], axis=1)
-    wh = np.clip(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]), 0, None)
-    inter = wh.prod(axis=1)
-    union = (a[:, 2:] - a[:, :2]).prod(axis=1) + (b[:, 2:] - b[:, :2]).prod(axis=1) - inter
-    same = np.all(np.abs(a - b) < 1e-6, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, same.astype(float))
+    def info(self) -> dict[str, str]:
+        """What diagnostics show about the choice."""
+        info = {"backend_selection": self.report()}
+        if self.verification:
+            info["verification_iou"] = f"{self.verification['iou']:.4f}"
+            info["verification_max_box_diff"] = f"{self.verification['max_box_diff']:.3g}"
+        if self.engine is not None:
+            how = "rebuilt: " + self.engine.reason if self.engine.rebuilt else "cache hit"
+            info["engine"] = f"{self.engine.path} ({how})"
+        return info
 
 
 def verify_against(
@@ -63,7 +75,7 @@ def verify_against(
     for feed in inputs:
         a, b = decode(runner.run(feed)), decode(reference.run(feed))
         diffs.append(float(np.abs(a - b).max()))
-        ious.append(float(box_iou_xyxy(a, b).min()))
+        ious.append(float(iou_rows(a, b).min()))
     return {"max_box_diff": max(diffs), "iou": min(ious)}
 
 
@@ -73,7 +85,7 @@ def select_backend(
     inputs: list[dict[str, np.ndarray]],
     decode: BoxDecoder,
     min_iou: float = 0.98,
-    on_verified: Callable[[str, object, dict[str, float], bool], None] | None = None,
+    on_verified: Callable[[str, Built, dict[str, float], bool], None] | None = None,
 ) -> Selection:
     """The first usable and verified candidate, with the reasons the others were skipped."""
     skipped: list[str] = []
@@ -84,22 +96,24 @@ def select_backend(
             skipped.append(f"{candidate.name}: {reason}")
             continue
         try:
-            runner = candidate.create()
+            built = candidate.create()
         except Exception as exc:  # noqa: BLE001 - any failure moves on to the next backend
             skipped.append(f"{candidate.name}: failed to start ({exc})")
             continue
+        built = built if isinstance(built, Built) else Built(built)
+        runner = built.runner
         verification = None
         if candidate.verify:
             reference_runner = reference_runner or reference()
             verification = verify_against(runner, reference_runner, inputs, decode)
             accepted = verification["iou"] >= min_iou or verification["max_box_diff"] <= BOX_DIFF_TOLERANCE
             if on_verified:
-                on_verified(candidate.name, runner, verification, accepted)
+                on_verified(candidate.name, built, verification, accepted)
             if not accepted:
                 skipped.append(
                     f"{candidate.name}: refused, verification IoU {verification['iou']:.4f} < {min_iou} "
                     f"and max box diff {verification['max_box_diff']:.3g} > {BOX_DIFF_TOLERANCE}"
                 )
                 continue
-        return Selection(runner, candidate.name, skipped, verification)
+        return Selection(runner, candidate.name, skipped, verification, built.engine)
     raise RuntimeError("no usable backend: " + "; ".join(skipped))

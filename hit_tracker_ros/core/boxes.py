@@ -99,15 +99,41 @@ def cxcywh_to_xywh(box: np.ndarray) -> np.ndarray:
     return np.array([cx - w / 2.0, cy - h / 2.0, w, h], dtype=np.float64)
 
 
+def centre(box: np.ndarray) -> tuple[float, float]:
+    """(cx, cy) of [x, y, w, h]."""
+    return float(box[0] + box[2] / 2.0), float(box[1] + box[3] / 2.0)
+
+
+def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) [x, y, w, h] -> (N, 4) [x1, y1, x2, y2] (half-open: x2 = x + w)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
+
+
+def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) [cx, cy, w, h] -> (N, 4) [x1, y1, x2, y2]."""
+    b = np.asarray(boxes).reshape(-1, 4)
+    return np.concatenate([b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2], axis=1)
+
+
+def iou_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise IoU of (N, 4) corner boxes. Corners are sorted first, so flipped boxes still
+    compare; two identical empty boxes have IoU 1, any other empty pair 0."""
+    a = np.concatenate([np.minimum(a[:, :2], a[:, 2:]), np.maximum(a[:, :2], a[:, 2:])], axis=1)
+    b = np.concatenate([np.minimum(b[:, :2], b[:, 2:]), np.maximum(b[:, :2], b[:, 2:])], axis=1)
+    wh = np.clip(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]), 0, None)
+    inter = wh.prod(axis=1)
+    union = (a[:, 2:] - a[:, :2]).prod(axis=1) + (b[:, 2:] - b[:, :2]).prod(axis=1) - inter
+    same = np.all(np.abs(a - b) < 1e-6, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, same.astype(float))
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two [x, y, w, h] boxes (0 when either is empty)."""
-    ax2, ay2 = a[0] + a[2], a[1] + a[3]
-    bx2, by2 = b[0] + b[2], b[1] + b[3]
-    iw = max(min(ax2, bx2) - max(a[0], b[0]), 0.0)
-    ih = max(min(ay2, by2) - max(a[1], b[1]), 0.0)
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return float(inter / union) if union > 0 else 0.0
+    if a[2] * a[3] <= 0 or b[2] * b[3] <= 0:
+        return 0.0
+    return float(iou_rows(xywh_to_xyxy(a), xywh_to_xyxy(b))[0])
 
 
 def normalized_fields(box: np.ndarray | None, width: int, height: int) -> dict[str, float]:

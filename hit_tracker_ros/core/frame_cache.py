@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Generic, TypeVar
 
+from .stamps import format_stamp
+
 T = TypeVar("T")
 
 NO_IMAGE_YET = "no image received yet"
@@ -41,21 +43,17 @@ class FrameCache(Generic[T]):
         oldest = self._items[0][0]
         if stamp_ns < oldest - tolerance_ns:
             raise LookupError(
-                f"stamp {_sec(stamp_ns)} is older than the frame cache "
-                f"({len(self._items)} frames, oldest {_sec(oldest)})"
+                f"stamp {format_stamp(stamp_ns)} is older than the frame cache "
+                f"({len(self._items)} frames, oldest {format_stamp(oldest)})"
             )
         stamp, item = min(self._items, key=lambda entry: abs(entry[0] - stamp_ns))
         if abs(stamp - stamp_ns) > tolerance_ns:
             raise LookupError(
-                f"no cached frame with stamp {_sec(stamp_ns)} (nearest {_sec(stamp)}, "
-                f"newest {_sec(self._items[-1][0])})"
+                f"no cached frame with stamp {format_stamp(stamp_ns)} (nearest {format_stamp(stamp)}, "
+                f"newest {format_stamp(self._items[-1][0])})"
             )
         return stamp, item
 
     def between(self, after_ns: int, until_ns: int) -> list[tuple[int, T]]:
         """Items with after_ns < stamp <= until_ns, in arrival order."""
         return [(s, item) for s, item in self._items if after_ns < s <= until_ns]
-
-
-def _sec(stamp_ns: int) -> str:
-    return f"{stamp_ns // 1_000_000_000}.{stamp_ns % 1_000_000_000:09d}"

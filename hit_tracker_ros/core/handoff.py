@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .boxes import centre
+
 POLICIES = ("best_score", "nearest_center", "nearest_previous", "label:<class_id>")
 
 
@@ -59,13 +61,13 @@ def choose(
     if not pool:
         return None
     if policy.kind == "nearest_center":
-        centre = np.array(image_size, dtype=np.float64) / 2.0
-        return min(pool, key=lambda c: _distance(c.box, centre))
+        image_centre = np.array(image_size, dtype=np.float64) / 2.0
+        return min(pool, key=lambda c: _distance(c.box, image_centre))
     if policy.kind == "nearest_previous" and previous_box is not None:
-        target = np.asarray(previous_box[:2]) + np.asarray(previous_box[2:]) / 2.0
+        target = np.array(centre(previous_box))
         return min(pool, key=lambda c: _distance(c.box, target))
     return max(pool, key=lambda c: c.score)
 
 
 def _distance(box: np.ndarray, point: np.ndarray) -> float:
-    return float(np.hypot(*(box[:2] + box[2:] / 2.0 - point)))
+    return float(np.hypot(*(np.array(centre(box)) - point)))

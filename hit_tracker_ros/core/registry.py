@@ -1,4 +1,8 @@
-"""Registry of tracker models, selected by name (the node's `model` parameter)."""
+"""Registry of tracker models, selected by name (the node's `model` parameter).
+
+The registry knows no model: each tracker module registers its models when it is imported (as
+timm's model files do), and `hit_tracker_ros.trackers` imports them all.
+"""
 
 from __future__ import annotations
 
@@ -7,86 +11,60 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .tracker import Tracker
+from .tracker import DEFAULT_SCORE_THRESHOLD, Tracker
 
 TrackerFactory = Callable[..., Tracker]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model: its factory and what it needs."""
+    """A registered model. `factory(checkpoint, backend, score_threshold, **options)` returns a
+    Tracker; it resolves backend "auto", explains a missing checkpoint and refuses unknown options
+    with the valid names. `family` is the network family of network models (None for CSRT)."""
 
     name: str
     factory: TrackerFactory
     description: str
     backends: tuple[str, ...]
     needs_checkpoint: bool
+    family: Any = None
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register_model(
-    name: str,
-    factory: TrackerFactory,
-    description: str,
-    backends: tuple[str, ...],
-    needs_checkpoint: bool,
-) -> None:
-    """Add a model; `factory(checkpoint=..., backend=..., **params)` returns a Tracker. The factory
-    resolves backend "auto" itself and explains a missing checkpoint."""
-    if name in _REGISTRY:
-        raise ValueError(f"model '{name}' is already registered")
-    _REGISTRY[name] = ModelSpec(name, factory, description, backends, needs_checkpoint)
+def register_model(spec: ModelSpec) -> None:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model '{spec.name}' is already registered")
+    _REGISTRY[spec.name] = spec
 
 
 def available_models() -> dict[str, ModelSpec]:
     """All registered models by name."""
-    _load_builtin_models()
     return dict(_REGISTRY)
+
+
+def model_spec(model: str) -> ModelSpec:
+    if model not in _REGISTRY:
+        raise ValueError(f"unknown model '{model}'; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[model]
 
 
 def build_tracker(
     model: str,
     checkpoint: str | Path | None = None,
     backend: str = "auto",
-    **params: Any,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    **options: Any,
 ) -> Tracker:
-    """Create a tracker by model name.
-
-    `backend="auto"` picks the model's preferred backend; `params` go to the model's factory
-    (e.g. `score_threshold`). Raises ValueError with the valid choices on a bad name.
-    """
-    models = available_models()
-    if model not in models:
-        raise ValueError(f"unknown model '{model}'; available: {', '.join(sorted(models))}")
-    spec = models[model]
+    """Create a tracker by model name. `backend="auto"` picks the fastest verified backend;
+    `options` are the model's tracker options and the backend options (device, fp16, engine cache,
+    TensorRT settings); unknown ones are refused with the valid names."""
+    spec = model_spec(model)
     if backend != "auto" and backend not in spec.backends:
         raise ValueError(
             f"model '{model}' has no backend '{backend}'; available: auto, {', '.join(spec.backends)}"
         )
     if not spec.needs_checkpoint and checkpoint:
         raise ValueError(f"model '{model}' uses no checkpoint, got '{checkpoint}'")
-    return spec.factory(checkpoint=checkpoint, backend=backend, **params)
-
-
-_BUILTINS_LOADED = False
-
-
-def _load_builtin_models() -> None:
-    """Register the built-in models (once)."""
-    global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
-        return
-    _BUILTINS_LOADED = True
-    from ..pipeline.compresstracker import COMPRESSTRACKER
-    from ..pipeline.ettrack import ETTRACK
-    from ..pipeline.factory import register_family
-    from ..pipeline.hit import HIT
-    from ..pipeline.mixformer import MIXFORMERV2
-    from . import csrt  # noqa: F401
-
-    register_family(HIT)
-    register_family(MIXFORMERV2)
-    register_family(COMPRESSTRACKER)
-    register_family(ETTRACK)
+    return spec.factory(checkpoint=checkpoint, backend=backend, score_threshold=score_threshold, **options)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import conv_bn_relu
 from .levit import LeViT, fold_batchnorm
 from .specs import HIT_VARIANTS, HiTConfig
 
@@ -61,10 +62,6 @@ def _tokens_to_map(tokens: torch.Tensor, side: int) -> torch.Tensor:
     return tokens.permute(0, 2, 1).reshape(b, c, side, side)
 
 
-def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
 class CornerHead(nn.Module):
     """Two conv towers giving top-left / bottom-right heat-maps; soft-argmax gives the corners."""
 
@@ -77,7 +74,7 @@ class CornerHead(nn.Module):
         for corner in ("tl", "br"):
             widths = [inplanes, channel, channel // 2, channel // 4, channel // 8]
             for i in range(4):
-                setattr(self, f"conv{i + 1}_{corner}", _conv_bn_relu(widths[i], widths[i + 1]))
+                setattr(self, f"conv{i + 1}_{corner}", conv_bn_relu(widths[i], widths[i + 1]))
             setattr(self, f"conv5_{corner}", nn.Conv2d(channel // 8, 1, kernel_size=1))
         # Grids the authors build on the fly: not part of the state dict.
         index = torch.arange(feat_sz, dtype=torch.float32) * stride

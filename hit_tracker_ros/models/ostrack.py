@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layers import conv_bn_relu
 from .specs import CompressTrackerConfig
 from .vit_parts import LAYERNORM_EPS, PATCH, Attention, Mlp, PatchEmbed
 
@@ -51,10 +52,6 @@ class CompressViT(nn.Module):
         return self.norm(self.distill_blocks(torch.cat((z, x), dim=1)))
 
 
-def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
 class CenterHead(nn.Module):
     """Centre-ness, offset and size maps (OSTrack's CenterPredictor)."""
 
@@ -64,7 +61,7 @@ class CenterHead(nn.Module):
         widths = [inplanes, channel, channel // 2, channel // 4, channel // 8]
         for branch, out in (("ctr", 1), ("offset", 2), ("size", 2)):
             for i in range(4):
-                setattr(self, f"conv{i + 1}_{branch}", _conv_bn_relu(widths[i], widths[i + 1]))
+                setattr(self, f"conv{i + 1}_{branch}", conv_bn_relu(widths[i], widths[i + 1]))
             setattr(self, f"conv5_{branch}", nn.Conv2d(channel // 8, out, kernel_size=1))
 
     def branch(self, x: torch.Tensor, name: str) -> torch.Tensor:

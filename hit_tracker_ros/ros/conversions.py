@@ -10,18 +10,20 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import BoundingBox2D, Detection2D, ObjectHypothesisWithPose
 
-from ..core.boxes import InvalidBoxError, as_box
+from ..core.boxes import InvalidBoxError, as_box, cxcywh_to_xywh, xywh_to_cxcywh
 from ..core.images import DEFAULT_MAX_IMAGE_PIXELS, check_raw, compressed_size, decode_compressed, decode_raw
+from ..core.stamps import to_ns, to_parts
 
 
 def stamp_to_ns(stamp) -> int:
     """builtin_interfaces/Time -> integer nanoseconds."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+    return to_ns(stamp.sec, stamp.nanosec)
 
 
 def ns_to_time(stamp_ns: int) -> Time:
     """Integer nanoseconds -> builtin_interfaces/Time."""
-    return Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+    sec, nanosec = to_parts(stamp_ns)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def image_to_rgb(msg: Image | CompressedImage, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
@@ -58,9 +60,8 @@ def bbox_to_xywh(bbox: BoundingBox2D) -> np.ndarray:
     theta = bbox.center.theta
     if not math.isfinite(theta) or abs(theta) > 1e-9:
         raise InvalidBoxError(f"rotated boxes are not supported (center.theta = {theta:g}, must be 0)")
-    cx, cy = bbox.center.position.x, bbox.center.position.y
-    w, h = bbox.size_x, bbox.size_y
-    return as_box([cx - w / 2.0, cy - h / 2.0, w, h])
+    c = bbox.center.position
+    return as_box(cxcywh_to_xywh(np.array([c.x, c.y, bbox.size_x, bbox.size_y], dtype=np.float64)))
 
 
 def xywh_to_bbox(box: np.ndarray | None) -> BoundingBox2D:
@@ -68,9 +69,8 @@ def xywh_to_bbox(box: np.ndarray | None) -> BoundingBox2D:
     bbox = BoundingBox2D()
     if box is None:
         return bbox
-    x, y, w, h = (float(v) for v in box)
-    bbox.center.position.x = x + w / 2.0
-    bbox.center.position.y = y + h / 2.0
+    cx, cy, w, h = (float(v) for v in xywh_to_cxcywh(np.asarray(box, dtype=np.float64)))
+    bbox.center.position.x, bbox.center.position.y = cx, cy
     bbox.size_x, bbox.size_y = w, h
     return bbox
 

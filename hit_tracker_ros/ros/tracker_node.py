@@ -32,13 +32,14 @@ from hit_tracker_ros.srv import InitTarget
 
 from ..core.annotate import draw_track
 from ..core.bearing import CameraModel, CameraModelError
-from ..core.boxes import InvalidBoxError, validate_box
+from ..core.boxes import InvalidBoxError, centre, validate_box
 from ..core.frame_cache import FrameCache
 from ..core.handoff import HandoffPolicy, choose
 from ..core.images import DEFAULT_MAX_IMAGE_PIXELS, ImageDecodeError
 from ..core.registry import build_tracker
 from ..core.session import StepOutcome, TrackingSession, new_track_id
 from ..core.stamp_policy import StampPolicy
+from ..core.stamps import format_stamp, seconds_to_ns
 from ..core.stats import RateMeter, SampleWindow
 from ..core.timing import StageTimer
 from ..core.types import TrackState
@@ -400,7 +401,7 @@ class TrackerNode(LifecycleNode):
         """The cached frame a request names (stamp 0: the newest) and its size, from headers only
         (this runs on the executor thread; the worker decodes)."""
         stamp_ns = stamp_to_ns(stamp)
-        tolerance = int(float(self.get_parameter("init_stamp_tolerance").value) * 1e9)
+        tolerance = seconds_to_ns(float(self.get_parameter("init_stamp_tolerance").value))
         with self._cond:
             stamp_ns, frame = self._cache.newest() if stamp_ns == 0 else self._cache.find(stamp_ns, tolerance)
         return stamp_ns, frame, image_size(frame.msg, self._max_pixels)
@@ -440,7 +441,7 @@ class TrackerNode(LifecycleNode):
             self._cond.notify_all()
         clipped = "" if np.allclose(used, box) else f" (clipped to {np.round(used, 1).tolist()})"
         what = f"re-acquiring {track_id}" if reacquire else "accepted"
-        return True, f"{what} on the frame stamped {_sec(stamp_ns)}{clipped}", track_id
+        return True, f"{what} on the frame stamped {format_stamp(stamp_ns)}{clipped}", track_id
 
     def _on_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if not self._active:
@@ -501,7 +502,7 @@ class TrackerNode(LifecycleNode):
             else:
                 self._session.start(rgb, init.box, init.label, init.track_id)
         except Exception as exc:  # noqa: BLE001 - undecodable data behind a valid header, tracker error
-            stamp = _sec(init.frame.stamp_ns)
+            stamp = format_stamp(init.frame.stamp_ns)
             reason = f"track {init.track_id} could not start on the frame stamped {stamp}: {exc}"
             self._session.stop(reason)
             with self._cond:
@@ -520,9 +521,8 @@ class TrackerNode(LifecycleNode):
             except ImageDecodeError:
                 continue
         what = "re-acquired" if init.reacquire else f"tracking '{init.label}' as"
-        self.get_logger().info(
-            f"{what} {init.track_id} from {_sec(init.frame.stamp_ns)} (caught up over {len(catch_up)} frames)"
-        )
+        since = format_stamp(init.frame.stamp_ns)
+        self.get_logger().info(f"{what} {init.track_id} from {since} (caught up over {len(catch_up)} frames)")
 
     def _process(self, frame: _Frame) -> None:
         if frame.stamp_ns <= self._last_stamp_ns:  # the stamp policy lets none through; stay safe
@@ -593,7 +593,7 @@ class TrackerNode(LifecycleNode):
         if camera.image_size != size:
             self._camera_info_status = f"for {camera.describe()}, but images are {size[0]}x{size[1]}"
             return None
-        return camera.bearing(box[0] + box[2] / 2.0, box[1] + box[3] / 2.0)
+        return camera.bearing(*centre(box))
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
@@ -661,10 +661,6 @@ class TrackerNode(LifecycleNode):
 
     def _lifecycle_label(self) -> str:
         return self._lifecycle
-
-
-def _sec(stamp_ns: int) -> str:
-    return f"{stamp_ns / 1e9:.6f}"
 
 
 def main(args: list[str] | None = None) -> int:

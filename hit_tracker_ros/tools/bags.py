@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.boxes import normalized_fields
+from ..core.boxes import normalized_fields, xywh_to_cxcywh
 from ..core.images import decode_compressed, decode_raw
 from ..core.session import StepOutcome
+from ..core.stamps import to_ns, to_parts
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 DETECTIONS_TYPE = "vision_msgs/msg/Detection2DArray"
@@ -86,6 +87,12 @@ def build(store, msgtype: str, **fields: Any):
     return cls(**values)
 
 
+def time_msg(store, stamp_ns: int):
+    """builtin_interfaces/Time of the typestore for a stamp in nanoseconds."""
+    sec, nanosec = to_parts(stamp_ns)
+    return build(store, "builtin_interfaces/msg/Time", sec=sec, nanosec=nanosec)
+
+
 @dataclass(frozen=True)
 class BagFrame:
     index: int
@@ -131,8 +138,7 @@ def read_frames(bag: str | Path, topic: str) -> tuple[int, Iterator[BagFrame]]:
                     rgb = decode_raw(
                         msg.data, msg.width, msg.height, msg.step, msg.encoding, bool(msg.is_bigendian)
                     )
-                stamp = msg.header.stamp
-                stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
+                stamp_ns = to_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
                 yield BagFrame(
                     index, stamp_ns, log_ns, msg.header.frame_id, rgb, connection.msgtype, bytes(raw)
                 )
@@ -156,7 +162,7 @@ def read_boxes(bag: str | Path, topic: str) -> dict[int, np.ndarray]:
             dets = msg.detections if connection.msgtype == DETECTIONS_TYPE else [msg]
             if dets:
                 b = dets[0].bbox
-                stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                stamp = to_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
                 boxes[stamp] = np.array(
                     [
                         b.center.position.x - b.size_x / 2,
@@ -191,12 +197,7 @@ class ResultBagWriter:
             s,
             "std_msgs/msg/Header",
             frame_id=frame.frame_id,
-            stamp=build(
-                s,
-                "builtin_interfaces/msg/Time",
-                sec=frame.stamp_ns // 1_000_000_000,
-                nanosec=frame.stamp_ns % 1_000_000_000,
-            ),
+            stamp=time_msg(s, frame.stamp_ns),
         )
         bbox = self._bbox(outcome.box)
         detections = []
@@ -239,12 +240,8 @@ class ResultBagWriter:
 
     def _bbox(self, box: np.ndarray | None):
         s = self.store
-        x, y, w, h = (float(v) for v in box) if box is not None else (0.0, 0.0, 0.0, 0.0)
-        center = build(
-            s,
-            "vision_msgs/msg/Pose2D",
-            position=build(s, "vision_msgs/msg/Point2D", x=x + w / 2, y=y + h / 2),
-        )
+        cx, cy, w, h = (float(v) for v in xywh_to_cxcywh(box)) if box is not None else (0.0, 0.0, 0.0, 0.0)
+        center = build(s, "vision_msgs/msg/Pose2D", position=build(s, "vision_msgs/msg/Point2D", x=cx, y=cy))
         return build(s, "vision_msgs/msg/BoundingBox2D", center=center, size_x=w, size_y=h)
 
     def close(self) -> None:
@@ -278,12 +275,7 @@ def write_image_bag(
                 s,
                 "std_msgs/msg/Header",
                 frame_id="camera",
-                stamp=build(
-                    s,
-                    "builtin_interfaces/msg/Time",
-                    sec=stamp // 1_000_000_000,
-                    nanosec=stamp % 1_000_000_000,
-                ),
+                stamp=time_msg(s, stamp),
             )
             if compressed:
                 ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))

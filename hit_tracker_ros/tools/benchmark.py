@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         "machines without the authors' files)",
     )
     parser.add_argument("--backend", default="auto")
-    parser.add_argument("--device", default="cpu", help="torch backend: cpu | cuda")
+    parser.add_argument("--device", default=BackendOptions().device, help=BackendOptions.help("device"))
     parser.add_argument("--fp16", action="store_true", help="torch backend on CUDA: half precision")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
@@ -126,7 +126,7 @@ def random_checkpoint(model: str, folder: Path) -> Path:
     """A state dict of randomly initialized weights for `model` (timings do not depend on values)."""
     import torch
 
-    from ..pipeline.factory import family_of
+    from ..trackers.network import family_of
 
     path = folder / f"{model}-random.pth"
     torch.manual_seed(0)
@@ -139,7 +139,7 @@ def template_cache_speedup(model: str, repeats: int = 5, frames: int = 20) -> di
     per-block keys/values; E.T.Track: backbone features), CPU, random weights, templates fixed."""
     import torch
 
-    from ..pipeline.factory import example_inputs, family_of
+    from ..trackers.network import example_inputs, family_of
 
     family = family_of(model)
     torch.manual_seed(0)

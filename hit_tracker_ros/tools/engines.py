@@ -5,8 +5,10 @@
   python -m hit_tracker_ros.tools.engines list [--cache models/engines]
 
 `build` exports ONNX if needed, builds (or finds) the engine for this GPU and TensorRT version,
-verifies it against FP32 and records the result in the engine's manifest; an engine that fails
-verification is reported (exit code 1). Needs a CUDA GPU and the `tensorrt` package.
+verifies it against FP32 and records the result in the engine's manifest. Exit codes: 0 built and
+verified; 1 the engine failed verification (refused); 2 it cannot be built here (no TensorRT or
+CUDA, a missing checkpoint, a model without a network). Needs a CUDA GPU and the `tensorrt`
+package.
 """
 
 from __future__ import annotations
@@ -17,20 +19,41 @@ import logging
 import sys
 from pathlib import Path
 
+from ..backends.options import PRECISIONS, BackendOptions
+
+DEFAULTS = BackendOptions()
+
 
 def build(args: argparse.Namespace) -> int:
-    from ..pipeline.hit_factory import build_hit_tracker
+    from ..backends.tensorrt_runner import tensorrt_unavailable
+    from ..core.registry import build_tracker
+    from ..trackers.network import family_of
 
-    tracker = build_hit_tracker(
-        args.model,
-        args.checkpoint,
-        backend="tensorrt",
-        engine_cache_dir=str(args.cache),
-        trt_precision=args.precision,
-        trt_workspace_mb=args.workspace_mb,
-        trt_dla_core=args.dla_core,
-        min_verification_iou=args.min_iou,
-    )
+    try:
+        family_of(args.model)
+        if not args.checkpoint.is_file():
+            raise FileNotFoundError(f"checkpoint {args.checkpoint} not found")
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"engines build: {exc}", file=sys.stderr)
+        return 2
+    missing = tensorrt_unavailable()
+    if missing:
+        print(f"engines build: cannot build TensorRT engines here: {missing}", file=sys.stderr)
+        return 2
+    try:
+        tracker = build_tracker(
+            args.model,
+            args.checkpoint,
+            backend="tensorrt",
+            engine_cache_dir=str(args.cache),
+            trt_precision=args.precision,
+            trt_workspace_mb=args.workspace_mb,
+            trt_dla_core=args.dla_core,
+            min_verification_iou=args.min_iou,
+        )
+    except RuntimeError as exc:  # the only candidate was refused (verification) or failed
+        print(f"engines build: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps({"backend": tracker.backend, **tracker.backend_info}, indent=2))
     return 0
 
@@ -60,13 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="build (or find) and verify an engine")
     b.add_argument("--model", required=True, help="a network model, e.g. hit_tiny")
     b.add_argument("--checkpoint", required=True, type=Path)
-    b.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
-    b.add_argument("--workspace-mb", type=int, default=0)
-    b.add_argument("--dla-core", type=int, default=-1)
-    b.add_argument("--min-iou", type=float, default=0.98)
-    b.add_argument("--cache", type=Path, default=Path("models/engines"))
+    b.add_argument("--precision", choices=PRECISIONS, default=DEFAULTS.trt_precision)
+    b.add_argument("--workspace-mb", type=int, default=DEFAULTS.trt_workspace_mb)
+    b.add_argument("--dla-core", type=int, default=DEFAULTS.trt_dla_core)
+    b.add_argument("--min-iou", type=float, default=DEFAULTS.min_verification_iou)
+    b.add_argument("--cache", type=Path, default=Path(DEFAULTS.engine_cache_dir))
     ls = sub.add_parser("list", help="list the cached engines and their manifests")
-    ls.add_argument("--cache", type=Path, default=Path("models/engines"))
+    ls.add_argument("--cache", type=Path, default=Path(DEFAULTS.engine_cache_dir))
     args = parser.parse_args(argv)
     return build(args) if args.command == "build" else list_cache(args)
 

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         "that cannot take computed convolution weights); the same graph for other families",
     )
     args = parser.parse_args(argv)
-    from ..pipeline.factory import export_model, family_of
+    from ..trackers.network import export_model, family_of
 
     suffix = ".static" if args.static_weights else ""
     out = args.out or Path("models") / f"{args.checkpoint.name}.{args.model}{suffix}.onnx"

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.boxes import iou_rows, xywh_to_xyxy
+
 OVERLAP_THRESHOLDS = np.arange(0.0, 1.0 + 0.05, 0.05)
 CENTER_THRESHOLDS = np.arange(0, 51, dtype=np.float64)
 NORM_CENTER_THRESHOLDS = np.arange(0, 51, dtype=np.float64) / 100.0
@@ -28,14 +30,9 @@ NORM_PRECISION_AT = 20  # index of 0.20
 
 
 def iou_pixel(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Per-frame IoU of (N, 4) boxes with the inclusive pixel convention."""
-    tl = np.maximum(pred[:, :2], gt[:, :2])
-    br = np.minimum(pred[:, :2] + pred[:, 2:] - 1.0, gt[:, :2] + gt[:, 2:] - 1.0)
-    size = np.clip(br - tl + 1.0, 0, None)
-    inter = size.prod(axis=1)
-    union = pred[:, 2:].prod(axis=1) + gt[:, 2:].prod(axis=1) - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return inter / union
+    """Per-frame IoU of (N, 4) [x, y, w, h] boxes. The toolkits' inclusive pixel convention (a box
+    covers pixels x .. x + w - 1) gives the same overlap as half-open boxes [x, x + w)."""
+    return iou_rows(xywh_to_xyxy(pred), xywh_to_xyxy(gt))
 
 
 def center_error(pred: np.ndarray, gt: np.ndarray, normalized: bool = False) -> np.ndarray:

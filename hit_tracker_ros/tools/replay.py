@@ -30,6 +30,7 @@ import numpy as np
 from ..core.annotate import draw_track
 from ..core.registry import build_tracker
 from ..core.session import StepOutcome, TrackingSession
+from ..core.stamps import format_stamp, parse_stamp
 from ..core.types import TrackState
 from .bags import BagFrame, ResultBagWriter, image_topics, read_boxes, read_frames
 from .progress import Progress
@@ -101,7 +102,7 @@ class Outputs:
     ) -> None:
         self.bag.write(frame, outcome, model, backend, threshold)
         box = outcome.box if outcome.box is not None else [np.nan] * 4
-        stamp = f"{frame.stamp_ns // 1_000_000_000}.{frame.stamp_ns % 1_000_000_000:09d}"
+        stamp = format_stamp(frame.stamp_ns)
         self.csv.writerow(
             [
                 frame.index,
@@ -187,11 +188,6 @@ def parse_box(text: str) -> np.ndarray:
     if len(values) != 4:
         raise argparse.ArgumentTypeError("a box is x,y,w,h")
     return np.array(values)
-
-
-def parse_stamp(text: str) -> int:
-    sec, _, frac = text.partition(".")
-    return int(sec) * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
 def first_gt_box(path: Path) -> np.ndarray:

@@ -12,10 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .boxes import BoxLimits
-from .registry import register_model
-from .timing import StageTimer
-from .tracker import DEFAULT_SCORE_THRESHOLD, Tracker
+from ..core.boxes import BoxLimits
+from ..core.registry import ModelSpec, register_model
+from ..core.timing import StageTimer
+from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Tracker
+from .options import NoOptions, split_options
 
 TEMPLATE_SIDE = 32
 TEMPLATE_UPDATE_RATE = 0.05
@@ -92,19 +93,20 @@ def _build(
     checkpoint: str | Path | None = None,
     backend: str = "auto",
     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
-    device: str = "cpu",
-    fp16: bool = False,
-    **backend_options,
+    **options,
 ) -> CsrtTracker:
-    """CSRT runs on the CPU through OpenCV; `device`, `fp16` and the options of the accelerated
-    backends (engine cache, TensorRT precision, ...) do not apply to it."""
+    """CSRT runs on the CPU through OpenCV: the backend options (device, engine cache, TensorRT
+    precision, ...) are accepted, as for every model, and do not apply."""
+    split_options("csrt", options, NoOptions)
     return CsrtTracker(score_threshold)
 
 
 register_model(
-    "csrt",
-    _build,
-    description="OpenCV CSRT correlation-filter tracker (no weights; CPU)",
-    backends=("opencv",),
-    needs_checkpoint=False,
+    ModelSpec(
+        "csrt",
+        _build,
+        description="OpenCV CSRT correlation-filter tracker (no weights; CPU)",
+        backends=("opencv",),
+        needs_checkpoint=False,
+    )
 )

@@ -12,10 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.tracker import DEFAULT_SCORE_THRESHOLD
+from ..core.windows import sigmoid
 from ..models.specs import MIXFORMER_INPUTS, MIXFORMER_OUTPUTS, MIXFORMERV2_VARIANTS
 from .crop import normalize, sample_target
 from .crop_tracker import CropTracker
 from .family import Family, lazy
+from .network import register_family
+from .options import MixFormerV2Options
 
 MAX_SCORE_DECAY = 1.0  # the authors' default
 
@@ -26,11 +29,10 @@ class MixFormerV2Tracker(CropTracker):
         variant: str,
         runner,
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
-        search_factor: float | None = None,
-        update_interval: int | None = None,
+        options: MixFormerV2Options = MixFormerV2Options(),
     ) -> None:
-        super().__init__(variant, MIXFORMERV2_VARIANTS[variant], runner, score_threshold, search_factor)
-        self.update_interval = int(update_interval or self.config.update_interval)
+        super().__init__(variant, MIXFORMERV2_VARIANTS[variant], runner, score_threshold, options)
+        self.update_interval = int(options.update_interval or self.config.update_interval)
         if self.update_interval < 1:
             raise ValueError("update_interval must be >= 1")
         self._online: np.ndarray | None = None
@@ -52,7 +54,7 @@ class MixFormerV2Tracker(CropTracker):
     def decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
         pred = outputs["pred_boxes"].reshape(-1, 4).mean(axis=0)
         logit = np.float32(outputs["pred_scores"].reshape(-1)[0])
-        return pred, float(np.float32(1) / (np.float32(1) + np.exp(-logit)))
+        return pred, float(sigmoid(logit))
 
     def after_step(self, frame: np.ndarray, score: float) -> None:
         c = self.config
@@ -76,6 +78,7 @@ MIXFORMERV2 = Family(
     outputs=MIXFORMER_OUTPUTS,
     build_network=lazy("hit_tracker_ros.models.mixformer", "build_mixformerv2"),
     make_tracker=MixFormerV2Tracker,
+    options=MixFormerV2Options,
     torch_runtime=lazy("hit_tracker_ros.models.mixformer", "CachedTemplates"),
     checkpoint_help=(
         "MixFormerV2 checkpoints are published by the authors (github.com/MCG-NJU/MixFormerV2, 'Model Zoo'): "
@@ -86,3 +89,5 @@ MIXFORMERV2 = Family(
         for v, c in MIXFORMERV2_VARIANTS.items()
     },
 )
+
+register_family(MIXFORMERV2)

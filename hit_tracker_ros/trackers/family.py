@@ -6,6 +6,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .options import NoOptions
+
 
 def lazy(module: str, attr: str) -> Callable:
     """`module.attr(...)`, imported at the first call (keeps torch out of import time, so
@@ -29,15 +31,21 @@ def _eval(net):
 class Family:
     """A tracker family: its variants (each with template/search sizes and factors), network
     inputs/outputs, how to build and prepare the network (torch, imported lazily by the
-    callables) and how to wrap a runner into a Tracker."""
+    callables) and how to wrap a runner into a Tracker.
+
+    make_tracker(variant, runner, score_threshold, options) takes an instance of `options`, the
+    family's options dataclass (trackers.options); `options_note` explains, when an option is
+    refused, why the family has none of that kind."""
 
     name: str
     variants: dict[str, object]
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     build_network: Callable[[str], object]
-    make_tracker: Callable[[str, object, float], object]
+    make_tracker: Callable[[str, object, float, object], object]
     checkpoint_help: str
+    options: type = NoOptions
+    options_note: str = ""
     descriptions: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[object], object] = _eval  # for inference (HiT also folds BatchNorm)
     adapt_state_dict: Callable[[dict], dict] = _identity  # e.g. drop teacher keys

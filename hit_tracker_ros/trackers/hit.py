@@ -17,6 +17,8 @@ from ..core.tracker import DEFAULT_SCORE_THRESHOLD
 from ..models.specs import HIT_INPUTS, HIT_OUTPUTS, HIT_VARIANTS
 from .crop_tracker import CropTracker
 from .family import Family, lazy
+from .network import register_family
+from .options import CropOptions
 
 PEAK_WINDOW = 1  # cells on each side of the peak counted as "the peak" (3 x 3)
 
@@ -40,13 +42,9 @@ class HiTTracker(CropTracker):
     """HiT-Base/Small/Tiny over any NetworkRunner (PyTorch, ONNX Runtime, TensorRT)."""
 
     def __init__(
-        self,
-        variant: str,
-        runner,
-        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
-        search_factor: float | None = None,
+        self, variant: str, runner, score_threshold: float = DEFAULT_SCORE_THRESHOLD, options=CropOptions()
     ) -> None:
-        super().__init__(variant, HIT_VARIANTS[variant], runner, score_threshold, search_factor)
+        super().__init__(variant, HIT_VARIANTS[variant], runner, score_threshold, options)
 
     def decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
         """Mean of the queries' boxes (one query); confidence from the corner heat-maps."""
@@ -62,6 +60,7 @@ HIT = Family(
     build_network=lazy("hit_tracker_ros.models.hit", "build_hit"),
     prepare=lambda net: net.prepare_for_inference(),
     make_tracker=HiTTracker,
+    options=CropOptions,
     checkpoint_help=(
         "HiT checkpoints are published by the authors (github.com/kangben258/HiT, 'Model Zoo', Google "
         "Drive): download e.g. HiT_Base.pth.tar into models/ and pass checkpoint:=models/HiT_Base.pth.tar"
@@ -70,3 +69,5 @@ HIT = Family(
         v: f"{c.name} (LeViT + Bridge Module + corner head), ICCV 2023" for v, c in HIT_VARIANTS.items()
     },
 )
+
+register_family(HIT)

@@ -23,15 +23,14 @@ import math
 import numpy as np
 
 from ..core.timing import StageTimer
-from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Tracker
+from ..core.tracker import DEFAULT_SCORE_THRESHOLD
+from ..core.windows import hanning_siamfc, sigmoid
 from ..models.specs import ETTRACK_INPUTS, ETTRACK_OUTPUTS, ETTRACK_VARIANTS, ETTrackConfig
 from .crop import normalize, python2_round, siamfc_subwindow
 from .family import Family, lazy
-
-
-def cosine_window(n: int) -> np.ndarray:
-    """np.outer(hanning(n), hanning(n)) (float64), as the authors' tracker."""
-    return np.outer(np.hanning(n), np.hanning(n))
+from .network import register_family
+from .network_tracker import NetworkTracker
+from .options import NoOptions
 
 
 def _change(r: np.ndarray) -> np.ndarray:
@@ -44,29 +43,17 @@ def _padded_size(w, h):
     return np.sqrt((w + pad) * (h + pad))
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return np.float32(1) / (np.float32(1) + np.exp(-x.astype(np.float32)))
-
-
-class ETTrackTracker(Tracker):
+class ETTrackTracker(NetworkTracker):
     """E.T.Track over any NetworkRunner (inputs template, search; outputs cls, reg)."""
 
+    config: ETTrackConfig
+
     def __init__(
-        self, variant: str, runner, score_threshold: float = DEFAULT_SCORE_THRESHOLD, **options
+        self, variant: str, runner, score_threshold: float = DEFAULT_SCORE_THRESHOLD, options=NoOptions()
     ) -> None:
-        if options:
-            raise ValueError(
-                f"E.T.Track takes no {', '.join(sorted(options))}: its search area follows the authors' "
-                "fixed geometry (127 px template, 256/288 px search) and it has no online update"
-            )
-        super().__init__(score_threshold)
-        self.config: ETTrackConfig = ETTRACK_VARIANTS[variant]
-        self.model = variant
-        self.runner = runner
-        self.backend = runner.backend
+        super().__init__(variant, ETTRACK_VARIANTS[variant], runner, score_threshold)
         self.instance_size = self.config.search_size
-        self.window = cosine_window(self.instance_size // self.config.stride)
-        self.last_outputs: dict[str, np.ndarray] = {}
+        self.window = hanning_siamfc(self.instance_size // self.config.stride)
         self.last_cls_score: np.ndarray | None = None
         self._template: np.ndarray | None = None
         self._avg_chans = np.zeros(3)
@@ -91,7 +78,7 @@ class ETTrackTracker(Tracker):
         small = (self._size[0] * self._size[1]) / float(height * width) < c.small_target_area
         self.instance_size = c.big_search_size if small else c.search_size
         score_size = int(round(self.instance_size / c.stride))
-        self.window = cosine_window(score_size)
+        self.window = hanning_siamfc(score_size)
         offsets = (np.arange(score_size) - np.floor(float(score_size // 2))) * c.stride
         self._grid_x, self._grid_y = np.meshgrid(
             offsets + self.instance_size // 2, offsets + self.instance_size // 2
@@ -116,10 +103,8 @@ class ETTrackTracker(Tracker):
         height, width = frame.shape[:2]
         with timer.stage("preprocess"):
             search, scale_z = self.search_crop(frame)
-        with timer.stage("inference"):
-            out = self.runner.run({"template": self._template, "search": search})
+        out = self.infer({"template": self._template, "search": search}, timer)
         with timer.stage("postprocess"):
-            self.last_outputs = out
             score = self._update(out["cls"][0, 0], out["reg"][0], scale_z)
             self._pos = np.array([max(0, min(width, self._pos[0])), max(0, min(height, self._pos[1]))])
             self._size = np.array(
@@ -187,7 +172,7 @@ def score_weighted_boxes(outputs: dict) -> np.ndarray:
     offsets = (np.arange(cols_n) - cols_n // 2) * stride + cols_n * stride // 2
     cx, cy = np.meshgrid(offsets, offsets)
     corners = np.stack([cx - reg[:, 0], cy - reg[:, 1], cx + reg[:, 2], cy + reg[:, 3]], axis=1)
-    weights = 1.0 / (1.0 + np.exp(-cls))  # (N, 1, H, W)
+    weights = sigmoid(cls).astype(np.float64)  # (N, 1, H, W)
     mean = (corners * weights).sum(axis=(2, 3)) / weights.sum(axis=(2, 3))
     return mean / (cols_n * stride)
 
@@ -199,6 +184,10 @@ ETTRACK = Family(
     outputs=ETTRACK_OUTPUTS,
     build_network=lazy("hit_tracker_ros.models.ettrack", "build_ettrack"),
     make_tracker=ETTrackTracker,
+    options_note=(
+        "E.T.Track's search area follows the authors' fixed geometry (127 px template, 256/288 px "
+        "search) and it has no online update"
+    ),
     torch_runtime=lazy("hit_tracker_ros.models.ettrack", "CachedTemplateFeatures"),
     checkpoint_help=(
         "E.T.Track checkpoints are published by the authors (github.com/pblatter/ettrack, Google Drive): "
@@ -212,3 +201,5 @@ ETTRACK = Family(
     search_sizes=ETTRACK_VARIANTS["ettrack"].search_sizes,
     static_weight_form=lambda net: net.set_exemplar_mode("exemplar_sum"),
 )
+
+register_family(ETTRACK)

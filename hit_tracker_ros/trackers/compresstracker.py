@@ -5,28 +5,19 @@ score that drives LOST is the peak of the raw (un-windowed) centre-ness map, in 
 from __future__ import annotations
 
 import logging
-import math
 
 import numpy as np
 
 from ..core.tracker import DEFAULT_SCORE_THRESHOLD
+from ..core.windows import hann_stark
 from ..models.specs import CENTER_INPUTS, CENTER_OUTPUTS, COMPRESSTRACKER_VARIANTS
 from .crop_tracker import CropTracker
 from .family import Family, lazy
+from .network import register_family
+from .options import CropOptions
 
 LOG = logging.getLogger("hit_tracker_ros.checkpoints")
 TEACHER_PREFIXES = ("backbone.blocks.", "teacher.", "backbone.teacher")
-
-
-def hann1d(n: int) -> np.ndarray:
-    """0.5 * (1 - cos(2 pi k / (n + 1))), k = 1..n (the authors' centred window), float32."""
-    k = np.arange(1, n + 1, dtype=np.float32)
-    return np.float32(0.5) * (np.float32(1) - np.cos(np.float32(2 * math.pi / (n + 1)) * k))
-
-
-def hann2d(n: int) -> np.ndarray:
-    w = hann1d(n)
-    return w[:, None] * w[None, :]
 
 
 def center_decode(score: np.ndarray, size: np.ndarray, offset: np.ndarray, window: np.ndarray) -> np.ndarray:
@@ -43,14 +34,10 @@ class CompressTrackerTracker(CropTracker):
     """CompressTracker-2/3/4/6/8 over any NetworkRunner."""
 
     def __init__(
-        self,
-        variant: str,
-        runner,
-        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
-        search_factor: float | None = None,
+        self, variant: str, runner, score_threshold: float = DEFAULT_SCORE_THRESHOLD, options=CropOptions()
     ) -> None:
-        super().__init__(variant, COMPRESSTRACKER_VARIANTS[variant], runner, score_threshold, search_factor)
-        self.window = hann2d(self.config.feat_sz)
+        super().__init__(variant, COMPRESSTRACKER_VARIANTS[variant], runner, score_threshold, options)
+        self.window = hann_stark(self.config.feat_sz)
 
     def decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
         score = outputs["score_map"]
@@ -73,6 +60,7 @@ COMPRESSTRACKER = Family(
     outputs=CENTER_OUTPUTS,
     build_network=lazy("hit_tracker_ros.models.ostrack", "build_compresstracker"),
     make_tracker=CompressTrackerTracker,
+    options=CropOptions,
     checkpoint_help=(
         "CompressTracker checkpoints are published by the authors (github.com/LingyiHongfd/CompressTracker, "
         "Google Drive): download e.g. CompressTracker_4.pth.tar into models/ and pass its path as checkpoint"
@@ -83,3 +71,5 @@ COMPRESSTRACKER = Family(
     },
     adapt_state_dict=drop_teacher_keys,
 )
+
+register_family(COMPRESSTRACKER)

@@ -11,28 +11,27 @@ from dataclasses import replace
 import numpy as np
 
 from ..core.timing import StageTimer
-from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Tracker
+from ..core.tracker import DEFAULT_SCORE_THRESHOLD
 from .crop import clip_box, map_box_back, normalize, sample_target
+from .network_tracker import NetworkTracker
+from .options import CropOptions
 
 
-class CropTracker(Tracker):
+class CropTracker(NetworkTracker):
     def __init__(
         self,
         variant: str,
         config,
         runner,
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
-        search_factor: float | None = None,
+        options: CropOptions = CropOptions(),
     ) -> None:
-        """search_factor: override of the family's default search-crop factor (None: default)."""
-        super().__init__(score_threshold)
-        self.config = replace(config, search_factor=float(search_factor)) if search_factor else config
-        self.model = variant
-        self.runner = runner
-        self.backend = runner.backend
+        """options.search_factor: override of the family's search-crop factor (None: default)."""
+        if options.search_factor:
+            config = replace(config, search_factor=float(options.search_factor))
+        super().__init__(variant, config, runner, score_threshold)
         self._template: np.ndarray | None = None
         self._prev_box: list[float] = []
-        self.last_outputs: dict[str, np.ndarray] = {}
 
     def set_state(self, box: list[float] | np.ndarray) -> None:
         """Re-centre the next search on `box` (keeps the template), e.g. for teacher forcing."""
@@ -50,10 +49,8 @@ class CropTracker(Tracker):
         with timer.stage("preprocess"):
             crop, resize_factor = sample_target(frame, self._prev_box, c.search_factor, c.search_size)
             search = normalize(crop)
-        with timer.stage("inference"):
-            out = self.runner.run(self.feeds(search))
+        out = self.infer(self.feeds(search), timer)
         with timer.stage("postprocess"):
-            self.last_outputs = out
             pred, score = self.decode(out)
             mapped = map_box_back(
                 pred * c.search_size / resize_factor, self._prev_box, c.search_size, resize_factor

@@ -1,0 +1,229 @@
+"""The one entry point of backend selection: `build_runner(network, backend, options)`.
+
+It owns everything between a checkpoint and a verified runner: the ONNX export cached next to the
+checkpoint (re-made when the checkpoint changes), TensorRT engine keys, profiles and the engine
+cache, the fallback chain and the verification of every accelerated candidate, whether it was
+chosen by `auto` or asked for by name.
+
+Chains, fastest first:
+* auto: TensorRT -> ONNX Runtime TensorRT EP -> ONNX Runtime CUDA EP -> PyTorch CUDA -> ONNX
+  Runtime CPU -> PyTorch CPU;
+* tensorrt: TensorRT;
+* onnxruntime: its TensorRT EP -> CUDA EP -> CPU (what onnxruntime-gpu offers, verified);
+* torch: on `options.device` (verified when that is a GPU).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .engine_cache import sha256_file
+from .options import BackendOptions
+from .select import BoxDecoder, Built, Candidate, Selection, select_backend
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """What backend selection needs to know about one network (a tracker family's variant).
+
+    export(out, static_weights) writes the ONNX file and returns the max |ONNX - PyTorch| per
+    output; torch_network() gives the loaded network in its runtime form (with the family's caches).
+    """
+
+    name: str
+    checkpoint: Path
+    input_shapes: dict[str, tuple[int, ...]]
+    outputs: tuple[str, ...]
+    export: Callable[[Path, bool], dict[str, float]]
+    torch_network: Callable[[], Any]
+    verification_inputs: Callable[[], list[dict]]
+    boxes_of: BoxDecoder
+    tensorrt_profile: dict[str, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
+    has_static_weight_form: bool = False
+
+    @property
+    def is_onnx(self) -> bool:
+        return self.checkpoint.suffix == ".onnx"
+
+
+def onnx_path(checkpoint: Path, name: str, static_weights: bool = False) -> Path:
+    """Where the export of `checkpoint` lives: beside it, named by variant (and form)."""
+    return checkpoint.with_name(f"{checkpoint.name}.{name}{'.static' if static_weights else ''}.onnx")
+
+
+def write_export_meta(out: Path, name: str, checkpoint: Path, static_weights: bool, diffs: dict) -> None:
+    meta = {
+        "variant": name,
+        "checkpoint_sha256": sha256_file(checkpoint),
+        "static_weights": static_weights,
+        "max_abs_diff_vs_torch": diffs,
+    }
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def onnx_for(network: NetworkSpec, static_weights: bool = False) -> Path:
+    """The ONNX file to run: the checkpoint itself when it is one, else its export, made (and
+    verified) on first use and re-made when the checkpoint changed. static_weights: the form for
+    TensorRT (the default form when the family has no other)."""
+    if network.is_onnx:
+        return network.checkpoint
+    static_weights = static_weights and network.has_static_weight_form
+    out = onnx_path(network.checkpoint, network.name, static_weights)
+    meta_path = out.with_suffix(".json")
+    if out.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if (
+            meta.get("checkpoint_sha256") == sha256_file(network.checkpoint)
+            and meta.get("variant") == network.name
+        ):
+            return out
+    diffs = network.export(out, static_weights)
+    write_export_meta(out, network.name, network.checkpoint, static_weights, diffs)
+    return out
+
+
+def _ort_provider(name: str) -> Callable[[], str | None]:
+    def unavailable() -> str | None:
+        import onnxruntime as ort
+
+        return None if name in ort.get_available_providers() else f"{name} not in this onnxruntime"
+
+    return unavailable
+
+
+def _torch_unavailable(network: NetworkSpec, device: str) -> Callable[[], str | None]:
+    def unavailable() -> str | None:
+        if network.is_onnx:
+            return "needs the PyTorch checkpoint"
+        try:
+            import torch
+        except ImportError:
+            return "torch is not installed"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            return "no CUDA device"
+        return None
+
+    return unavailable
+
+
+def torch_runner(network: NetworkSpec, device: str = "cpu", fp16: bool = False):
+    from .torch_runner import TorchRunner
+
+    return TorchRunner(network.torch_network(), tuple(network.input_shapes), network.outputs, device, fp16)
+
+
+def _tensorrt(network: NetworkSpec, options: BackendOptions) -> Built:
+    from .engine_cache import EngineCache
+    from .tensorrt_runner import build_engine, engine_key, load_engine
+
+    path = onnx_for(network, static_weights=True)
+    builder = {"workspace_mb": options.trt_workspace_mb, "dla_core": options.trt_dla_core}
+    shapes = {name: list(shape) for name, shape in network.input_shapes.items()}
+    shapes.update({name: list(profile) for name, profile in network.tensorrt_profile.items()})
+    key = engine_key(path, options.trt_precision, shapes, builder)
+    runner, entry = EngineCache(options.engine_cache_dir).get_or_build(
+        path.name,
+        key,
+        lambda: build_engine(
+            path,
+            options.trt_precision,
+            options.trt_workspace_mb,
+            options.trt_dla_core,
+            network.tensorrt_profile,
+        ),
+        lambda data: load_engine(data, options.trt_precision),
+    )
+    return Built(runner, entry)
+
+
+def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candidate]:
+    """Every backend for this network, by name, fastest first."""
+    from .onnx_runner import OnnxRunner, tensorrt_ep_options
+    from .tensorrt_runner import tensorrt_unavailable
+
+    gpu = options.device if options.device.startswith("cuda") else "cuda"
+    trt_ep = tensorrt_ep_options(options.engine_cache_dir, options.trt_precision == "fp16")
+    return {
+        f"tensorrt-{options.trt_precision}": Candidate(
+            f"tensorrt-{options.trt_precision}", tensorrt_unavailable, lambda: _tensorrt(network, options)
+        ),
+        "onnxruntime-tensorrt": Candidate(
+            "onnxruntime-tensorrt",
+            _ort_provider("TensorrtExecutionProvider"),
+            lambda: OnnxRunner(
+                onnx_for(network, static_weights=True),
+                ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+                trt_ep,
+            ),
+        ),
+        "onnxruntime-cuda": Candidate(
+            "onnxruntime-cuda",
+            _ort_provider("CUDAExecutionProvider"),
+            lambda: OnnxRunner(onnx_for(network), ("CUDAExecutionProvider", "CPUExecutionProvider")),
+        ),
+        "torch-cuda": Candidate(
+            "torch-cuda", _torch_unavailable(network, gpu), lambda: torch_runner(network, gpu, options.fp16)
+        ),
+        "onnxruntime": Candidate(
+            "onnxruntime",
+            _ort_provider("CPUExecutionProvider"),
+            lambda: OnnxRunner(onnx_for(network), ("CPUExecutionProvider",)),
+            verify=False,
+        ),
+        "torch": Candidate(
+            "torch", _torch_unavailable(network, "cpu"), lambda: torch_runner(network, "cpu"), verify=False
+        ),
+    }
+
+
+def chain(network: NetworkSpec, backend: str, options: BackendOptions) -> list[Candidate]:
+    """The candidates a backend name stands for (see the module docstring)."""
+    by_name = candidates(network, options)
+    if backend == "auto":
+        return list(by_name.values())
+    if backend == "tensorrt":
+        return [by_name[f"tensorrt-{options.trt_precision}"]]
+    if backend == "onnxruntime":
+        return [by_name[n] for n in ("onnxruntime-tensorrt", "onnxruntime-cuda", "onnxruntime")]
+    if backend == "torch":
+        if network.is_onnx:
+            raise ValueError("backend 'torch' needs the PyTorch checkpoint, not an .onnx file")
+        return [by_name["torch-cuda" if options.device.startswith("cuda") else "torch"]]
+    raise ValueError(
+        f"unknown backend '{backend}' for {network.name}; use auto, tensorrt, onnxruntime or torch"
+    )
+
+
+def reference_runner(network: NetworkSpec):
+    """The FP32 CPU reference every accelerated candidate is verified against."""
+    if network.is_onnx:
+        from .onnx_runner import OnnxRunner
+
+        return OnnxRunner(network.checkpoint, ("CPUExecutionProvider",))
+    return torch_runner(network, "cpu")
+
+
+def build_runner(network: NetworkSpec, backend: str, options: BackendOptions) -> Selection:
+    """The first usable, verified runner of the chain `backend` names; RuntimeError with every
+    candidate's reason when none is."""
+    from .engine_cache import EngineCache
+
+    def record(name: str, built: Built, verification: dict, accepted: bool) -> None:
+        if built.engine is not None:
+            EngineCache(options.engine_cache_dir).record(
+                built.engine.path,
+                verification={**verification, "accepted": accepted, "min_iou": options.min_verification_iou},
+            )
+
+    return select_backend(
+        chain(network, backend, options),
+        lambda: reference_runner(network),
+        network.verification_inputs(),
+        network.boxes_of,
+        options.min_verification_iou,
+        record,
+    )

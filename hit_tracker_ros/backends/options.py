@@ -1,0 +1,47 @@
+"""The options of backend selection, with their defaults: the one place the node's parameters,
+the command-line tools and the config files take them from (a test compares them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+PRECISIONS = ("fp16", "fp32")
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    device: str = field(
+        default="cpu", metadata={"help": "PyTorch device of the torch backend: cpu or cuda[:N]"}
+    )
+    fp16: bool = field(default=False, metadata={"help": "half precision for the torch backend on CUDA"})
+    engine_cache_dir: str = field(
+        default="models/engines", metadata={"help": "TensorRT engine cache (also ONNX Runtime's TensorRT EP)"}
+    )
+    trt_precision: str = field(default="fp16", metadata={"help": "TensorRT engine precision: fp16 or fp32"})
+    trt_workspace_mb: int = field(
+        default=0, metadata={"help": "TensorRT builder workspace limit in MiB (0: TensorRT's default)"}
+    )
+    trt_dla_core: int = field(
+        default=-1, metadata={"help": "DLA core for the TensorRT engine (Jetson AGX/NX; -1: GPU only)"}
+    )
+    min_verification_iou: float = field(
+        default=0.98, metadata={"help": "accelerated backends whose boxes agree less with FP32 are refused"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.trt_precision not in PRECISIONS:
+            raise ValueError(f"trt_precision must be fp16 or fp32, got '{self.trt_precision}'")
+        if not 0.0 <= self.min_verification_iou <= 1.0:
+            raise ValueError(f"min_verification_iou must lie in [0, 1], got {self.min_verification_iou}")
+        if self.trt_workspace_mb < 0:
+            raise ValueError(f"trt_workspace_mb must be >= 0, got {self.trt_workspace_mb}")
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"device must be cpu or cuda[:N], got '{self.device}'")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        return next(f.metadata["help"] for f in fields(cls) if f.name == name)

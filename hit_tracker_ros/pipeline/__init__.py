@@ -1,1 +1,0 @@
-"""Tracking pipelines of the network families (ROS-free): crops, box mapping, scores."""
