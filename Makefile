@@ -6,10 +6,11 @@ env:
 	scripts/setup
 
 demo: env
-	scripts/run python -m hit_tracker_ros.ros.demo --out out/demo
+	scripts/run python -m hit_tracker_ros.ros.tools.demo --out out/demo
 
 test: env
-	scripts/run ruff check hit_tracker_ros test launch scripts/tracker_node
+	scripts/run ruff check hit_tracker_ros test launch scripts
+	scripts/run scripts/check-imports
 	scripts/run python -m pytest test
 
 # GPU tests (TensorRT engines, CUDA backends, speed table): on a machine with CUDA and `tensorrt`.
@@ -17,7 +18,8 @@ test-gpu: env
 	scripts/run python -m pytest test -m gpu -s
 
 lint: env
-	scripts/run ruff check hit_tracker_ros test launch scripts/tracker_node
+	scripts/run ruff check hit_tracker_ros test launch scripts
+	scripts/run scripts/check-imports
 
 clean:
 	rm -rf .ws out

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import random
 import uuid
 
 import pytest
 
+from hit_tracker_ros.ros.tools.private_domain import use_private_domain
+
 # Keep this run from hearing other runs (CI may run beside a developer): own domain, localhost.
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 100)))
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+use_private_domain()
 os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")
 
 

@@ -1,4 +1,4 @@
-"""Test helpers for the real-DDS tests (the node itself is driven by hit_tracker_ros.ros.node_client)."""
+"""Test helpers for the real-DDS tests (nodes are driven by hit_tracker_ros.ros.tools.node_client)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 from hit_tracker_ros.msg import TrackerStatus
 
 from hit_tracker_ros.ros.conversions import bbox_to_xywh
-from hit_tracker_ros.ros.node_client import (
+from hit_tracker_ros.ros.tools.node_client import (
     Client,
     NodeProcess,
     RemoteTracker,

@@ -8,8 +8,8 @@ import torch
 from golden import COMPRESSTRACKER_GOLDEN, load_variant, save_authors_checkpoint, sequence
 
 from hit_tracker_ros import build_tracker
-from hit_tracker_ros.models.ostrack import build_compresstracker
 from hit_tracker_ros.core.windows import hann_stark
+from hit_tracker_ros.models.ostrack import build_compresstracker
 from hit_tracker_ros.trackers.compresstracker import COMPRESSTRACKER
 from hit_tracker_ros.trackers.network import export_model, load_network
 

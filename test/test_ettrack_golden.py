@@ -10,15 +10,15 @@ import torch
 from golden import load_variant, sequence
 
 from hit_tracker_ros import build_tracker
-from hit_tracker_ros.models.ettrack import CachedTemplateFeatures, build_ettrack
-from hit_tracker_ros.trackers.crop import python2_round, siamfc_subwindow
 from hit_tracker_ros.backends.build import torch_runner
 from hit_tracker_ros.core.windows import hanning_siamfc
+from hit_tracker_ros.models.ettrack import CachedTemplateFeatures, build_ettrack
+from hit_tracker_ros.trackers.crop import python2_round, siamfc_subwindow
 from hit_tracker_ros.trackers.ettrack import ETTRACK, score_weighted_boxes
 from hit_tracker_ros.trackers.network import (
-    network_spec,
     export_model,
     load_network,
+    network_spec,
     tensorrt_profile,
     verification_inputs,
 )

@@ -16,8 +16,8 @@ from golden import HIT_GOLDEN, load_variant, save_authors_checkpoint, sequence
 from hit_tracker_ros import build_tracker
 from hit_tracker_ros.models.hit import build_hit
 from hit_tracker_ros.models.specs import HIT_OUTPUTS
-from hit_tracker_ros.trackers.network import export_model, load_network
 from hit_tracker_ros.trackers.hit import HIT
+from hit_tracker_ros.trackers.network import export_model, load_network
 
 VARIANTS = list(HIT_GOLDEN)
 ROOT = Path(__file__).resolve().parents[1]

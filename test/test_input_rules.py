@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from malformed import jpeg_declaring, png_bomb, png_declaring, small_jpeg
 
 from hit_tracker_ros.core.boxes import BoxLimits, InvalidBoxError, validate_box
-from hit_tracker_ros.trackers.csrt import CsrtTracker
 from hit_tracker_ros.core.images import (
     DEFAULT_MAX_IMAGE_PIXELS,
     SUPPORTED_ENCODINGS,
@@ -29,6 +28,7 @@ from hit_tracker_ros.core.session import TrackingSession
 from hit_tracker_ros.core.stamp_policy import StampPolicy
 from hit_tracker_ros.core.synthetic import SyntheticScene
 from hit_tracker_ros.core.types import TrackState
+from hit_tracker_ros.trackers.csrt import CsrtTracker
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SCENE = SyntheticScene()

@@ -462,7 +462,8 @@ def test_follow_benchmark_cli(tmp_path):
     import sys
 
     out = tmp_path / "follow.json"
-    cli = [sys.executable, "-m", "hit_tracker_ros.ros.follow_benchmark", "--repeats", "2", "--seconds", "1"]
+    cli = [sys.executable, "-m", "hit_tracker_ros.ros.tools.follow_benchmark", "--repeats", "2"]
+    cli += ["--seconds", "1"]
     result = subprocess.run([*cli, "--json", str(out)], capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(out.read_text())

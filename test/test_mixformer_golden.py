@@ -10,8 +10,8 @@ from golden import MIXFORMER_GOLDEN, load_variant, save_authors_checkpoint, sequ
 
 from hit_tracker_ros import build_tracker
 from hit_tracker_ros.models.mixformer import CachedTemplates, build_mixformerv2
-from hit_tracker_ros.trackers.network import export_model, load_network
 from hit_tracker_ros.trackers.mixformer import MIXFORMERV2
+from hit_tracker_ros.trackers.network import export_model, load_network
 
 OUTPUTS = ("pred_boxes", "pred_scores", "prob_l", "prob_t", "prob_r", "prob_b")
 

@@ -219,7 +219,7 @@ def test_lifecycle_deactivate_and_activate(start_tracker):
 def test_detector_hand_off_via_init_detection(start_tracker):
     from vision_msgs.msg import Detection2D, ObjectHypothesisWithPose
 
-    from hit_tracker_ros.ros.node_client import make_bbox, ns_to_time
+    from hit_tracker_ros.ros.tools.node_client import make_bbox, ns_to_time
 
     t = start_tracker(image_qos_reliability="reliable")
     for i in range(3):

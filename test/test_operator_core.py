@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from hit_tracker_ros.core.bearing import CameraModel, CameraModelError
-from hit_tracker_ros.trackers.csrt import CsrtTracker
 from hit_tracker_ros.core.handoff import Candidate, HandoffPolicy, choose
 from hit_tracker_ros.core.session import TrackingSession
 from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
 from hit_tracker_ros.core.types import TrackState
+from hit_tracker_ros.trackers.csrt import CsrtTracker
 
 K = [500.0, 0.0, 320.0, 0.0, 480.0, 240.0, 0.0, 0.0, 1.0]
 P = [400.0, 0.0, 330.0, 0.0, 0.0, 400.0, 250.0, 0.0, 0.0, 0.0, 1.0, 0.0]

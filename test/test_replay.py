@@ -211,7 +211,9 @@ def test_through_the_node_replay_loses_no_frame_and_agrees_with_bare(tmp_path):
         "--no-progress",
     ]
     assert replay_main([*base, "--out", str(tmp_path / "bare")]) == 0
-    assert replay_main([*base, "--out", str(tmp_path / "node"), "--through-node"]) == 0
+    from hit_tracker_ros.ros.tools.replay import main as node_replay_main
+
+    assert node_replay_main([*base, "--out", str(tmp_path / "node")]) == 0
     summary = json.loads((tmp_path / "node" / "summary.json").read_text())
     assert summary["frames"] == n and summary["dropped"] == 0 and summary["mode"] == "through-node"
     statuses = read_results(tmp_path / "node" / "results")["/hit_tracker/status"]

@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..backends.options import BackendOptions
 from ..core.images import DEFAULT_MAX_IMAGE_PIXELS
+
+BACKEND_DEFAULTS = BackendOptions()  # the backend parameters' defaults come from here
 
 
 @dataclass(frozen=True)
@@ -21,20 +24,14 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("model", "csrt", "tracker model (see hit_tracker_ros.available_models())"),
     ParameterSpec("checkpoint", "", "path of the model's checkpoint file (empty: none)"),
     ParameterSpec("backend", "auto", "inference backend: auto, or one the model offers (torch, onnxruntime)"),
-    ParameterSpec("device", "cpu", "PyTorch device of the torch backend: cpu or cuda[:N]"),
     ParameterSpec(
         "search_factor", 0.0, "search crop side / target size, STARK-lineage models (0: the model's default)"
     ),
     ParameterSpec("update_interval", 0, "MixFormerV2 online-template update period in frames (0: default 5)"),
-    ParameterSpec("fp16", False, "half precision for the torch backend on CUDA"),
-    ParameterSpec(
-        "engine_cache_dir", "models/engines", "TensorRT engine cache (also ONNX Runtime's TensorRT EP)"
-    ),
-    ParameterSpec("trt_precision", "fp16", "TensorRT engine precision: fp16 or fp32"),
-    ParameterSpec("trt_workspace_mb", 0, "TensorRT builder workspace limit in MiB (0: TensorRT's default)"),
-    ParameterSpec("trt_dla_core", -1, "DLA core for the TensorRT engine (Jetson AGX/NX; -1: GPU only)"),
-    ParameterSpec(
-        "min_verification_iou", 0.98, "accelerated backends whose boxes agree less with FP32 are refused"
+    # device, fp16, engine_cache_dir, trt_precision, trt_workspace_mb, trt_dla_core, min_verification_iou
+    *(
+        ParameterSpec(name, getattr(BACKEND_DEFAULTS, name), BackendOptions.help(name))
+        for name in BackendOptions.names()
     ),
     ParameterSpec("lost_threshold", 0.25, "a score below it enters LOST, in [0, 1]", False),
     ParameterSpec(

@@ -30,6 +30,7 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 from hit_tracker_ros.msg import TrackerStatus
 from hit_tracker_ros.srv import InitTarget
 
+from ..backends.options import BackendOptions
 from ..core.annotate import draw_track
 from ..core.bearing import CameraModel, CameraModelError
 from ..core.boxes import InvalidBoxError, centre, validate_box
@@ -41,6 +42,7 @@ from ..core.session import StepOutcome, TrackingSession, new_track_id
 from ..core.stamp_policy import StampPolicy
 from ..core.stamps import format_stamp, seconds_to_ns
 from ..core.stats import RateMeter, SampleWindow
+from ..core.status import status_fields
 from ..core.timing import StageTimer
 from ..core.types import TrackState
 from .camera_info import camera_model
@@ -159,13 +161,7 @@ class TrackerNode(LifecycleNode):
                 param("model"),
                 checkpoint=param("checkpoint") or None,
                 backend=param("backend"),
-                device=str(param("device")),
-                fp16=bool(param("fp16")),
-                engine_cache_dir=str(param("engine_cache_dir")),
-                trt_precision=str(param("trt_precision")),
-                trt_workspace_mb=int(param("trt_workspace_mb")),
-                trt_dla_core=int(param("trt_dla_core")),
-                min_verification_iou=float(param("min_verification_iou")),
+                **{name: param(name) for name in BackendOptions.names()},
                 **tracker_options,
             )
         except Exception as exc:  # noqa: BLE001 - any load failure must leave the node alive
@@ -569,19 +565,18 @@ class TrackerNode(LifecycleNode):
         self._state_name = outcome.state.name
         if outcome.box is not None:
             self._last_box = outcome.box
-        self._pubs["status"].publish(
-            make_status(
-                header,
-                outcome,
-                (rgb.shape[1], rgb.shape[0]),
-                self._session.tracker.score_threshold,
-                self._model,
-                self._backend,
-                processing_ms,
-                stamp_ms,
-                self._bearing(outcome.box, (rgb.shape[1], rgb.shape[0])),
-            )
+        size = (rgb.shape[1], rgb.shape[0])
+        fields = status_fields(
+            outcome,
+            size,
+            self._session.tracker.score_threshold,
+            self._model,
+            self._backend,
+            processing_ms,
+            stamp_ms,
+            self._bearing(outcome.box, size),
         )
+        self._pubs["status"].publish(make_status(header, outcome.box, fields))
         debug_pub = self._pubs["debug_image"]
         if debug_pub.get_subscription_count() > 0:
             debug_pub.publish(rgb_to_image(draw_track(rgb, outcome), header))

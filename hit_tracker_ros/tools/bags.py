@@ -8,6 +8,7 @@ replay them next to the camera bag.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.boxes import normalized_fields, xywh_to_cxcywh
+from ..core.boxes import xywh_to_cxcywh
 from ..core.images import decode_compressed, decode_raw
 from ..core.session import StepOutcome
 from ..core.stamps import to_ns, to_parts
@@ -102,6 +103,7 @@ class BagFrame:
     rgb: np.ndarray
     msgtype: str  # sensor_msgs/msg/Image or CompressedImage
     raw: bytes  # the serialized (CDR) message as recorded
+    read_at: float = 0.0  # time.perf_counter() when it was read from the bag (processing latency)
 
 
 def image_topics(bag: str | Path) -> dict[str, str]:
@@ -131,6 +133,7 @@ def read_frames(bag: str | Path, topic: str) -> tuple[int, Iterator[BagFrame]]:
     def frames() -> Iterator[BagFrame]:
         try:
             for index, (connection, log_ns, raw) in enumerate(reader.messages(connections=connections)):
+                read_at = time.perf_counter()
                 msg = reader.deserialize(raw, connection.msgtype)
                 if connection.msgtype == IMAGE_TYPES[1]:
                     rgb = decode_compressed(msg.data, msg.format)
@@ -140,7 +143,7 @@ def read_frames(bag: str | Path, topic: str) -> tuple[int, Iterator[BagFrame]]:
                     )
                 stamp_ns = to_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
                 yield BagFrame(
-                    index, stamp_ns, log_ns, msg.header.frame_id, rgb, connection.msgtype, bytes(raw)
+                    index, stamp_ns, log_ns, msg.header.frame_id, rgb, connection.msgtype, bytes(raw), read_at
                 )
         finally:
             reader.close()
@@ -189,9 +192,8 @@ class ResultBagWriter:
         )
         self._status = self._writer.add_connection(f"{namespace}/status", STATUS_TYPE, typestore=self.store)
 
-    def write(
-        self, frame: BagFrame, outcome: StepOutcome, model: str, backend: str, threshold: float
-    ) -> None:
+    def write(self, frame: BagFrame, outcome: StepOutcome, fields: dict) -> None:
+        """Detections and the status of one frame; `fields`: hit_tracker_ros.core.status."""
         s = self.store
         header = build(
             s,
@@ -212,28 +214,7 @@ class ResultBagWriter:
             detections.append(
                 build(s, DETECTION_TYPE, header=header, results=[hypothesis], bbox=bbox, id=outcome.track_id)
             )
-        height, width = frame.rgb.shape[:2]
-        status = build(
-            s,
-            STATUS_TYPE,
-            header=header,
-            state=int(outcome.state),
-            state_name=outcome.state.name,
-            track_id=outcome.track_id,
-            label=outcome.label,
-            score=float(outcome.score),
-            score_threshold=float(threshold),
-            frames_tracked=outcome.frames_tracked,
-            frames_lost=outcome.frames_lost,
-            image_width=width,
-            image_height=height,
-            bbox=bbox,
-            model=model,
-            backend=backend,
-            message=outcome.message,
-            **normalized_fields(outcome.box, width, height),
-            processing_latency_ms=float(sum(outcome.timings_ms.values())),
-        )
+        status = build(s, STATUS_TYPE, header=header, bbox=bbox, **fields)
         array = build(s, DETECTIONS_TYPE, header=header, detections=detections)
         self._writer.write(self._detections, frame.log_ns, s.serialize_cdr(array, DETECTIONS_TYPE))
         self._writer.write(self._status, frame.log_ns, s.serialize_cdr(status, STATUS_TYPE))

@@ -12,10 +12,12 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from ..backends.options import BackendOptions
 from ..core.registry import build_tracker
 from ..core.synthetic import SceneConfig, SyntheticScene
 from ..core.tracker import Tracker
@@ -34,39 +36,43 @@ def run_once(tracker: Tracker, scene: SyntheticScene, frames: list[np.ndarray]) 
     return stages
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="csrt")
-    parser.add_argument(
+def parser(description: str) -> argparse.ArgumentParser:
+    """The benchmark's arguments (shared with the node benchmark of hit_tracker_ros.ros.tools)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--model", default="csrt")
+    p.add_argument(
         "--checkpoint",
         default=None,
         help="checkpoint of the model; 'random' = randomly initialized weights (speed only, for "
         "machines without the authors' files)",
     )
-    parser.add_argument("--backend", default="auto")
-    parser.add_argument("--device", default=BackendOptions().device, help=BackendOptions.help("device"))
-    parser.add_argument("--fp16", action="store_true", help="torch backend on CUDA: half precision")
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument(
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--device", default=BackendOptions().device, help=BackendOptions.help("device"))
+    p.add_argument("--fp16", action="store_true", help=BackendOptions.help("fp16"))
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument(
         "--target-size",
         default=None,
         help="target WxH in px (default 40x32 scaled with --width); e.g. 24x20 at 640x480 is under "
         "0.4 %% of the image, where E.T.Track switches to its 288 px search crop",
     )
-    parser.add_argument("--frames", type=int, default=150)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--json", type=Path, default=None, help="write the results here")
-    parser.add_argument(
-        "--node", action="store_true", help="also run the real tracker_node at --rate over DDS (needs ROS)"
-    )
-    parser.add_argument("--rate", type=float, default=30.0, help="camera rate of the --node run (Hz)")
-    parser.add_argument(
+    p.add_argument("--frames", type=int, default=150)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--json", type=Path, default=None, help="write the results here")
+    p.add_argument(
         "--template-cache",
         action="store_true",
         help="MixFormerV2, E.T.Track: network time with vs without the torch backend's template cache",
     )
-    args = parser.parse_args(argv)
+    return p
+
+
+# (result, args, scene, frames, checkpoint) -> None: more measurements in the same run (the node's)
+Extra = Callable[[dict, argparse.Namespace, SyntheticScene, list, "str | Path | None"], None]
+
+
+def run(args: argparse.Namespace, extra: Extra | None = None) -> int:
     if args.template_cache:
         try:
             speedup = template_cache_speedup(args.model, args.repeats)
@@ -92,10 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.device != "cpu" or args.fp16:
             build_args.update(device=args.device, fp16=args.fp16)
         result = benchmark(args, scene, frames, build_args)
-        if args.node:
-            from ..ros.node_benchmark import benchmark_node
-
-            result["node"] = benchmark_node(args.model, checkpoint, args.backend, scene, frames, args.rate)
+        if extra is not None:
+            extra(result, args, scene, frames, checkpoint)
     result["weights"] = "random (speed only)" if args.checkpoint == "random" else str(args.checkpoint)
     result["summary"] = summary_line(result)
     text = json.dumps(result, indent=2)
@@ -105,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(text + "\n")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parser(__doc__.split("\n")[0]).parse_args(argv))
 
 
 def summary_line(result: dict) -> str:

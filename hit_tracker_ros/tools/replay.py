@@ -3,14 +3,13 @@
   python -m hit_tracker_ros.tools.replay BAG --topic /camera/image_raw --init-box 120,43,40,32 \\
       [--init-frame 0 | --init-stamp 1700000000.033 | --init-topic /detector/detection | --gt gt.txt] \\
       [--model hit_tiny --checkpoint models/HiT_Tiny.pth.tar --backend onnxruntime] \\
-      [--through-node] [--video] --out out/replay
+      [--video] --out out/replay
 
 Writes OUT/results (rosbag2: /hit_tracker/detections + /hit_tracker/status, stamped like the source
-images), OUT/results.csv, OUT/summary.json and with --video OUT/annotated.mp4. The default (bare)
-mode runs the same TrackingSession the node runs, in this process. --through-node feeds the bag to a
-real tracker_node over DDS with back-pressure (the next frame goes out when the previous one's
-status came back, so nothing is dropped). Ctrl-C stops cleanly: the outputs hold every frame
-processed so far and stay readable.
+images), OUT/results.csv, OUT/summary.json and with --video OUT/annotated.mp4. It runs the same
+TrackingSession the node runs, in this process, without ROS. (The same replay through a real
+tracker_node over DDS is hit_tracker_ros.ros.tools.replay.) Ctrl-C stops cleanly: the outputs hold
+every frame processed so far and stay readable.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +31,8 @@ from ..core.annotate import draw_track
 from ..core.registry import build_tracker
 from ..core.session import StepOutcome, TrackingSession
 from ..core.stamps import format_stamp, parse_stamp
+from ..core.status import status_fields
+from ..core.tracker import DEFAULT_SCORE_THRESHOLD
 from ..core.types import TrackState
 from .bags import BagFrame, ResultBagWriter, image_topics, read_boxes, read_frames
 from .progress import Progress
@@ -97,10 +99,8 @@ class Outputs:
         self._video_path = out / "annotated.mp4" if video else None
         self._video = None
 
-    def write(
-        self, frame: BagFrame, outcome: StepOutcome, model: str, backend: str, threshold: float
-    ) -> None:
-        self.bag.write(frame, outcome, model, backend, threshold)
+    def write(self, frame: BagFrame, outcome: StepOutcome, fields: dict) -> None:
+        self.bag.write(frame, outcome, fields)
         box = outcome.box if outcome.box is not None else [np.nan] * 4
         stamp = format_stamp(frame.stamp_ns)
         self.csv.writerow(
@@ -144,9 +144,14 @@ def emit(
     model: str,
     backend: str,
     threshold: float,
+    processing_ms: float | None = None,
 ) -> None:
-    """Write one frame's outcome everywhere and count it."""
-    outputs.write(frame, outcome, model, backend, threshold)
+    """Write one frame's outcome everywhere and count it. processing_ms: the tracker's own figure
+    (the node's, through the node); default: since the frame was read from the bag."""
+    if processing_ms is None:
+        processing_ms = (time.perf_counter() - frame.read_at) * 1e3
+    size = (frame.rgb.shape[1], frame.rgb.shape[0])
+    outputs.write(frame, outcome, status_fields(outcome, size, threshold, model, backend, processing_ms))
     result.outcomes.append(outcome)
     result.stamps_ns.append(frame.stamp_ns)
     result.frames += 1
@@ -197,34 +202,35 @@ def first_gt_box(path: Path) -> np.ndarray:
     return boxes[0]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("bag", type=Path)
-    parser.add_argument("--topic", required=True, help="sensor_msgs/Image or CompressedImage topic")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--model", default="csrt")
-    parser.add_argument("--checkpoint", default=None)
-    parser.add_argument("--backend", default="auto")
-    parser.add_argument("--score-threshold", type=float, default=0.25)
-    parser.add_argument("--init-box", type=parse_box, help="x,y,w,h in pixels")
-    parser.add_argument("--init-frame", type=int, default=None, help="frame index of --init-box (default 0)")
-    parser.add_argument(
-        "--init-stamp", type=parse_stamp, default=None, help="header stamp sec.nsec of --init-box"
-    )
-    parser.add_argument(
-        "--init-topic", default=None, help="Detection2D(Array) topic in the bag giving the box"
-    )
-    parser.add_argument("--gt", type=Path, default=None, help="ground-truth file: its first box initializes")
-    parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="results bag storage")
-    parser.add_argument("--video", action="store_true", help="also write an annotated video")
-    parser.add_argument(
-        "--through-node", action="store_true", help="feed the bag to a real tracker_node over DDS"
-    )
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+def parser(description: str) -> argparse.ArgumentParser:
+    """The replay's arguments (shared with the through-the-node replay of hit_tracker_ros.ros.tools)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("bag", type=Path)
+    p.add_argument("--topic", required=True, help="sensor_msgs/Image or CompressedImage topic")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--model", default="csrt")
+    p.add_argument("--checkpoint", default=None)
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--score-threshold", type=float, default=DEFAULT_SCORE_THRESHOLD)
+    p.add_argument("--init-box", type=parse_box, help="x,y,w,h in pixels")
+    p.add_argument("--init-frame", type=int, default=None, help="frame index of --init-box (default 0)")
+    p.add_argument("--init-stamp", type=parse_stamp, default=None, help="header stamp sec.nsec of --init-box")
+    p.add_argument("--init-topic", default=None, help="Detection2D(Array) topic in the bag giving the box")
+    p.add_argument("--gt", type=Path, default=None, help="ground-truth file: its first box initializes")
+    p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="results bag storage")
+    p.add_argument("--video", action="store_true", help="also write an annotated video")
+    p.add_argument("--no-progress", action="store_true")
+    return p
 
+
+Replay = Callable[[Path, str, InitSpec, Outputs, dict, bool], ReplayResult]
+
+
+def run(p: argparse.ArgumentParser, argv: list[str] | None, replay: Replay, mode: str) -> int:
+    """Parse, check the input before creating any output, replay with `replay`, write the summary."""
+    args = p.parse_args(argv)
     if sum(x is not None for x in (args.init_box, args.init_topic, args.gt)) != 1:
-        parser.error("give exactly one of --init-box, --init-topic, --gt")
+        p.error("give exactly one of --init-box, --init-topic, --gt")
     try:  # bad input is reported before any output is created
         if not args.bag.exists():
             raise FileNotFoundError(f"bag {args.bag} not found")
@@ -235,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         init = InitSpec(box=box, frame=args.init_frame, stamp_ns=args.init_stamp, topic=args.init_topic)
         init.resolve(args.bag)
     except (ValueError, OSError) as exc:
-        parser.error(str(exc))
+        p.error(str(exc))
     build_args = {
         "model": args.model,
         "checkpoint": args.checkpoint,
@@ -247,20 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     outputs = Outputs(args.out, args.video, args.storage)
     try:
-        if args.through_node:
-            from ..ros.node_replay import replay_through_node
-
-            result = replay_through_node(
-                args.bag, args.topic, init, outputs, build_args, not args.no_progress
-            )
-        else:
-            result = replay_bare(args.bag, args.topic, init, outputs, build_args, not args.no_progress)
+        result = replay(args.bag, args.topic, init, outputs, build_args, not args.no_progress)
     finally:
         outputs.close()
     summary = {
         "bag": str(args.bag),
         "topic": args.topic,
-        "mode": "through-node" if args.through_node else "bare",
+        "mode": mode,
         "model": args.model,
         "frames": result.frames,
         "interrupted": result.interrupted,
@@ -272,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))
     return 130 if result.interrupted else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parser(__doc__.split("\n")[0]), argv, replay_bare, "bare")
 
 
 if __name__ == "__main__":

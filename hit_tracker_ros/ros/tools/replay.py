@@ -1,36 +1,30 @@
 """Through-the-node replay: a bag fed to a real tracker_node over DDS with back-pressure.
 
+  python -m hit_tracker_ros.ros.tools.replay BAG --topic /camera/image_raw --init-box 120,43,40,32 \\
+      --out out/replay_node   # every argument of hit_tracker_ros.tools.replay
+
 Each recorded image goes out as recorded (serialized bytes), and the next one only after the
 node's status for it came back, so no frame is dropped however slow the tracker is. The node's
-outputs are written like the bare replay's, so the two can be compared frame by frame.
+outputs are written like the bare replay's, so the two can be compared frame by frame. The node
+runs in a private DDS domain (HTR_DOMAIN_ID chooses it).
 """
 
 from __future__ import annotations
 
-import os
-import random
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from ..core.boxes import validate_box
-from ..core.session import StepOutcome
-from ..core.stats import SampleWindow
-from ..core.types import TrackState
-from ..tools.bags import IMAGE_TYPES, read_frames
-from ..tools.progress import Progress
-from ..tools.replay import InitSpec, Outputs, ReplayResult, emit, initial_outcome
-from .conversions import bbox_to_xywh
-
-
-def _private_graph() -> None:
-    """A DDS domain of our own on localhost, so a replay never talks to a live robot graph
-    (HTR_REPLAY_DOMAIN_ID overrides the random choice)."""
-    os.environ["ROS_DOMAIN_ID"] = os.environ.get("HTR_REPLAY_DOMAIN_ID") or str(
-        random.SystemRandom().randint(101, 200)
-    )
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+from ...core.boxes import validate_box
+from ...core.session import StepOutcome
+from ...core.stats import SampleWindow
+from ...core.types import TrackState
+from ...tools.bags import IMAGE_TYPES, read_frames
+from ...tools.progress import Progress
+from ...tools.replay import InitSpec, Outputs, ReplayResult, emit, initial_outcome, parser, run
+from ..conversions import bbox_to_xywh
+from .private_domain import use_private_domain
 
 
 def status_to_outcome(status) -> StepOutcome:
@@ -51,7 +45,7 @@ def status_to_outcome(status) -> StepOutcome:
 def replay_through_node(
     bag: Path, topic: str, init: InitSpec, outputs: Outputs, build_args: dict, progress: bool
 ) -> ReplayResult:
-    _private_graph()
+    use_private_domain()
     from .node_client import Client, NodeProcess, RemoteTracker
 
     total, frames = read_frames(bag, topic)
@@ -94,7 +88,17 @@ def replay_through_node(
                 outcome = initial_outcome(used, response.track_id, "target")
             else:
                 outcome = status_to_outcome(status)
-            emit(outputs, result, bar, frame, outcome, status.model, status.backend, status.score_threshold)
+            emit(
+                outputs,
+                result,
+                bar,
+                frame,
+                outcome,
+                status.model,
+                status.backend,
+                status.score_threshold,
+                status.processing_latency_ms,
+            )
             frame = next(frames, None)
     except KeyboardInterrupt:
         result.interrupted = True
@@ -112,3 +116,12 @@ def replay_through_node(
         "dropped": int(total - result.frames) if not result.interrupted else None,
     }
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hit_tracker_ros.ros.tools.replay`: the replay's arguments, through a real node."""
+    return run(parser(__doc__.split("\n")[0]), argv, replay_through_node, "through-node")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import random
 import sys
 import tempfile
 import time
@@ -20,8 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..core.boxes import clip_to_image, iou
-from ..core.synthetic import SceneConfig, SyntheticScene
+from ...core.boxes import clip_to_image, iou
+from ...core.synthetic import SceneConfig, SyntheticScene
+from .private_domain import use_private_domain
 
 FRAME_PERIOD_NS = 33_333_333  # 30 Hz camera
 TRUTH_COLOR = (60, 140, 255)
@@ -36,8 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # Own DDS domain on localhost: the demo must not talk to other ROS graphs on this machine.
-    os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    use_private_domain()
     from .node_client import Client, NodeProcess, RemoteTracker, make_image
 
     scene = SyntheticScene(SceneConfig(n_frames=args.frames, leave_frames=args.frames // 8))
@@ -81,9 +80,9 @@ def _offline_part(scene: SyntheticScene, stamps: list[int], out: Path) -> None:
     """The same scene as a rosbag2 file: replayed frame by frame, then evaluated (OPE) with plots."""
     import numpy as np
 
-    from ..tools.bags import write_image_bag
-    from ..tools.evaluate import main as evaluate_main
-    from ..tools.replay import main as replay_main
+    from ...tools.bags import write_image_bag
+    from ...tools.evaluate import main as evaluate_main
+    from ...tools.replay import main as replay_main
 
     bag = out / "scene_bag"
     if bag.exists():
@@ -133,7 +132,7 @@ def _offline_part(scene: SyntheticScene, stamps: list[int], out: Path) -> None:
 
 
 def _rows(scene: SyntheticScene, statuses) -> list[dict]:
-    from .conversions import bbox_to_xywh
+    from ..conversions import bbox_to_xywh
 
     size = (scene.config.width, scene.config.height)
     rows = []
@@ -193,7 +192,9 @@ def _write_media(out: Path, scene: SyntheticScene, rows: list[dict]) -> None:
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
     picks = np.linspace(0, len(rows) - 1, 8).round().astype(int)
-    picks[3] = sum(scene.config.occlusion_frames) // 2  # show the occlusion
+    occlusion = sum(scene.config.occlusion_frames) // 2
+    if occlusion < len(rows):  # show the occlusion (a short --frames scene ends before it)
+        picks[3] = occlusion
     strip = np.concatenate(
         [
             np.concatenate([annotated[i] for i in picks[:4]], axis=1),

@@ -1,4 +1,8 @@
-"""Through-the-node benchmark: a camera-like stream at a fixed rate to a real tracker_node.
+"""Through-the-node benchmark: the bare pipeline, then a camera-like stream at a fixed rate to a
+real tracker_node.
+
+  python -m hit_tracker_ros.ros.tools.benchmark --model csrt --width 320 --height 240 --rate 30
+  # every argument of hit_tracker_ros.tools.benchmark, plus --rate
 
 Frames are published best effort at `rate_hz` with stamps from this host's clock, the node runs
 with its default (sensor-data) input QoS, and every TrackerStatus is timed on arrival. Latency is
@@ -8,8 +12,6 @@ dropped (tracker slower than the camera) are counted.
 
 from __future__ import annotations
 
-import os
-import random
 import tempfile
 import time
 import uuid
@@ -17,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.synthetic import SyntheticScene
-from .conversions import stamp_to_ns
+from ...core.synthetic import SyntheticScene
+from ...tools.benchmark import parser, run
+from ..conversions import stamp_to_ns
+from .private_domain import use_private_domain
 
 
 def benchmark_node(
@@ -29,8 +33,7 @@ def benchmark_node(
     frames: list[np.ndarray],
     rate_hz: float = 30.0,
 ) -> dict:
-    os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(101, 200))
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    use_private_domain()
     from .node_client import Client, NodeProcess, RemoteTracker, make_image
 
     params = {"model": model, "backend": backend}
@@ -88,3 +91,18 @@ def benchmark_node(
         },
         "backend": statuses[-1].backend if statuses else backend,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__.split("\n")[0])
+    p.add_argument("--rate", type=float, default=30.0, help="camera rate of the node run (Hz)")
+    args = p.parse_args(argv)
+
+    def node(result, args, scene, frames, checkpoint) -> None:
+        result["node"] = benchmark_node(args.model, checkpoint, args.backend, scene, frames, args.rate)
+
+    return run(args, node)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

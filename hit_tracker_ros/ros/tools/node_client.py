@@ -29,8 +29,8 @@ from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray
 from hit_tracker_ros.msg import TrackerStatus
 from hit_tracker_ros.srv import InitTarget
 
-from ..core.images import encode_raw
-from .conversions import ns_to_time, stamp_to_ns, xywh_to_bbox
+from ...core.images import encode_raw
+from ..conversions import ns_to_time, stamp_to_ns, xywh_to_bbox
 
 DISCOVERY_SETTLE_S = 0.5
 RESEND_AFTER_S = 2.0

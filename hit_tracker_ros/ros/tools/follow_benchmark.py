@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.synthetic import SceneConfig, SyntheticScene
+from ...core.synthetic import SceneConfig, SyntheticScene
 from .private_domain import use_private_domain
 
 
@@ -36,8 +36,8 @@ def run(repeats: int, seconds: float) -> dict:
     from sensor_msgs.msg import Image
     from std_srvs.srv import SetBool
 
-    from ..mavlink.camera_protocol import mav
-    from ..mavlink.ground_station import GroundStation
+    from ...mavlink.camera_protocol import mav
+    from ...mavlink.ground_station import GroundStation
     from .node_client import Client, NodeProcess, RemoteTracker, make_image
 
     scene = SyntheticScene(SceneConfig(n_frames=240))

@@ -1,0 +1,129 @@
+"""Every command-line tool the README shows, run as a user runs it, on tiny real input (the
+replay, evaluation, export, ground station and follow benchmark have their own test files)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hit_tracker_ros.backends.options import BackendOptions
+from hit_tracker_ros.backends.tensorrt_runner import tensorrt_unavailable
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_benchmark_bare(tmp_path):
+    out = tmp_path / "bench.json"
+    result = run(
+        "hit_tracker_ros.tools.benchmark",
+        "--model",
+        "csrt",
+        "--width",
+        "160",
+        "--height",
+        "120",
+        "--frames",
+        "12",
+        "--repeats",
+        "2",
+        "--json",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["model"] == "csrt" and data["fps_median"] > 0
+    assert "csrt/opencv: bare" in result.stderr
+
+
+@pytest.mark.ros
+def test_benchmark_through_the_node(tmp_path):
+    result = run(
+        "hit_tracker_ros.ros.tools.benchmark",
+        "--model",
+        "csrt",
+        "--width",
+        "160",
+        "--height",
+        "120",
+        "--frames",
+        "40",
+        "--repeats",
+        "1",
+        "--rate",
+        "30",
+        "--json",
+        str(tmp_path / "b.json"),
+    )
+    assert result.returncode == 0, result.stderr
+    node = json.loads((tmp_path / "b.json").read_text())["node"]
+    assert node["frames_processed"] >= 10 and node["latency_ms"]["median"] > 0
+    assert "node @ 30 Hz" in result.stderr
+
+
+@pytest.mark.ros
+def test_demo(tmp_path):
+    """`make demo`: the node over DDS on the synthetic scene, then the offline part."""
+    out = tmp_path / "demo"
+    result = run("hit_tracker_ros.ros.tools.demo", "--out", str(out), "--frames", "40", timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in (
+        "boxes.csv",
+        "tracking.mp4",
+        "strip.png",
+        "scene_bag",
+        "replay/summary.json",
+        "eval/report.md",
+    ):
+        assert (out / name).exists(), name
+    assert "[demo] summary" in result.stdout
+
+
+def test_engines_without_tensorrt_say_why_in_one_line(tmp_path):
+    if not tensorrt_unavailable():
+        pytest.skip("TensorRT is installed here: the GPU tests build engines")
+    checkpoint = tmp_path / "HiT_Tiny.pth.tar"
+    checkpoint.write_bytes(b"not used: the check comes first")
+    result = run(
+        "hit_tracker_ros.tools.engines", "build", "--model", "hit_tiny", "--checkpoint", str(checkpoint)
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "cannot build TensorRT engines here" in result.stderr
+    missing = run("hit_tracker_ros.tools.engines", "build", "--model", "hit_tiny", "--checkpoint", "nope.pth")
+    assert missing.returncode == 2 and "checkpoint nope.pth not found" in missing.stderr
+    csrt = run("hit_tracker_ros.tools.engines", "build", "--model", "csrt", "--checkpoint", str(checkpoint))
+    assert csrt.returncode == 2 and "not a network model" in csrt.stderr
+    listing = run("hit_tracker_ros.tools.engines", "list", "--cache", str(tmp_path / "engines"))
+    assert listing.returncode == 0 and "no engines in" in listing.stdout
+
+
+def test_engines_defaults_come_from_the_backend_options():
+    help_text = run("hit_tracker_ros.tools.engines", "build", "--help").stdout
+    assert "--precision {fp16,fp32}" in help_text
+    from hit_tracker_ros.tools import engines
+
+    assert engines.DEFAULTS == BackendOptions()
+
+
+def test_defaults_agree_everywhere():
+    """The node's parameters, the CLIs and the config files take the backend options' defaults."""
+    import yaml
+
+    from hit_tracker_ros.ros.parameters import parameter_defaults
+    from hit_tracker_ros.tools.benchmark import parser
+
+    defaults = BackendOptions()
+    node = parameter_defaults()
+    for name in BackendOptions.names():
+        assert node[name] == getattr(defaults, name), name
+    assert parser("x").parse_args([]).device == defaults.device
+    for config in (Path(__file__).parents[1] / "config").glob("*.yaml"):
+        for section in yaml.safe_load(config.read_text()).values():
+            for name, value in section["ros__parameters"].items():
+                if name in BackendOptions.names():
+                    assert value == getattr(defaults, name), f"{config.name}: {name}"
