@@ -13,7 +13,6 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import TwistStamped, Vector3Stamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from std_srvs.srv import SetBool
 
@@ -29,6 +28,7 @@ from ..control.follow import (
 )
 from ..control.pi_axis import AxisGains
 from ..core.stats import RateMeter
+from .managed_node import ManagedNode
 from .node_main import spin_node
 from .status import make_diagnostics
 
@@ -62,7 +62,7 @@ def parameter_defaults() -> dict[str, object]:
     return {name: default for name, (default, _) in PARAMETERS.items()} | gains
 
 
-class FollowControllerNode(LifecycleNode):
+class FollowControllerNode(ManagedNode):
     def __init__(self, node_name: str = "follow_controller", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         for name, (default, description) in PARAMETERS.items():
@@ -82,13 +82,10 @@ class FollowControllerNode(LifecycleNode):
         self._last_command = FollowCommand()
         self._loop_rate = RateMeter()
         self._status_rate = RateMeter()
-        self._lifecycle = "unconfigured"
         self.create_service(SetBool, "~/enable", self._on_enable)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self._publish_diagnostics)
-        if self.get_parameter("autostart").value:
-            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                self.trigger_activate()
+        self.start()
 
     # ------------------------------------------------------------------ parameters
     def _settings(self, new: dict) -> FollowSettings:
@@ -128,40 +125,23 @@ class FollowControllerNode(LifecycleNode):
         return response
 
     # ------------------------------------------------------------------ lifecycle
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def configure(self) -> None:
         self._pubs = {
             "gimbal_rate": self.create_lifecycle_publisher(Vector3Stamped, "~/gimbal_rate", 10),
             "cmd_vel": self.create_lifecycle_publisher(TwistStamped, "~/cmd_vel", 10),
         }
-        self._lifecycle = "inactive"
-        return super().on_configure(state)
 
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        result = super().on_activate(state)
+    def activate(self) -> None:
         self._status_sub = self.create_subscription(TrackerStatus, "status", self._on_status, 10)
         self._start_timer(float(self.get_parameter("rate_hz").value))
-        self._lifecycle = "active"
         self.get_logger().info(f"active: following {self._status_sub.topic_name}")
-        return result
 
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.halt()
-        self._lifecycle = "inactive"
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def release(self) -> None:
         for pub in self._pubs.values():
             self.destroy_lifecycle_publisher(pub)
         self._pubs = {}
-        self._lifecycle = "unconfigured"
-        return super().on_cleanup(state)
 
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.halt()
-        self._lifecycle = "finalized"
-        return super().on_shutdown(state)
-
-    def halt(self) -> None:
+    def halt(self, reason: str = "stopped") -> None:
         """Stop the loop and leave a zero command behind (deactivate, shutdown, Ctrl-C)."""
         if self._timer is not None:
             self.destroy_timer(self._timer)
@@ -216,9 +196,9 @@ class FollowControllerNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         c = self._last_command
         level = DiagnosticStatus.OK if c.active or c.reason in ("disabled",) else DiagnosticStatus.WARN
-        summary = f"{self._lifecycle}, " + ("following" if c.active else f"zero: {c.reason}")
+        summary = f"{self.lifecycle}, " + ("following" if c.active else f"zero: {c.reason}")
         values = {
-            "lifecycle_state": self._lifecycle,
+            "lifecycle_state": self.lifecycle,
             "enabled": self._controller.enabled,
             "active": c.active,
             "zero_reason": c.reason,

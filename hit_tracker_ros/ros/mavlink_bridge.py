@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from std_srvs.srv import Trigger
 
 from hit_tracker_ros.msg import TrackerStatus
@@ -32,6 +31,7 @@ from ..mavlink import camera_protocol as protocol
 from ..mavlink.camera_protocol import IntervalRequest, Reply, StopRequest, TrackRequest, TrackView, mav
 from ..mavlink.link import MavlinkLink
 from .conversions import ns_to_time, stamp_to_ns, xywh_to_bbox
+from .managed_node import ManagedNode
 from .node_main import spin_node
 from .refusals import NO_IMAGE_YET, NOT_ACTIVE
 from .status import make_diagnostics
@@ -79,7 +79,7 @@ class _Seen:
     arrival: float  # time.monotonic()
 
 
-class MavlinkBridge(LifecycleNode):
+class MavlinkBridge(ManagedNode):
     def __init__(self, node_name: str = "mavlink_bridge", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         for name, (default, description) in PARAMETERS.items():
@@ -106,51 +106,38 @@ class MavlinkBridge(LifecycleNode):
         self._last_result = ""
         self._subs: list = []
         self._tracker_services: dict = {}
-        self._lifecycle = "unconfigured"
-        self._config_error = ""
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self._publish_diagnostics)
-        if self.get_parameter("autostart").value:
-            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                self.trigger_activate()
+        self.start()
 
     def _param(self, name: str):
         return self.get_parameter(name).value
 
     # ------------------------------------------------------------------ lifecycle
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        try:
-            for name in ("status_rate_hz", "status_timeout", "point_box_fraction"):
-                if not float(self._param(name)) > 0:
-                    raise ValueError(f"{name} must be > 0")
-            if float(self._param("video_latency")) < 0:
-                raise ValueError("video_latency must be >= 0")
-            if not float(self._param("point_box_fraction")) <= 1:
-                raise ValueError("point_box_fraction must be <= 1")
-            for name in ("system_id", "component_id"):
-                if not 1 <= int(self._param(name)) <= 255:
-                    raise ValueError(f"{name} must lie in 1..255")
-            self._link = MavlinkLink(
-                str(self._param("mavlink_url")),
-                int(self._param("system_id")),
-                int(self._param("component_id")),
-                self.get_logger(),
-            )
-        except Exception as exc:  # noqa: BLE001 - rclpy would swallow it: say why, stay alive
-            self._config_error = f"configure failed: {exc}"
-            self.get_logger().error(self._config_error)
-            return TransitionCallbackReturn.FAILURE
-        self._config_error = ""
+    def configure(self) -> None:
+        for name in ("status_rate_hz", "status_timeout", "point_box_fraction"):
+            if not float(self._param(name)) > 0:
+                raise ValueError(f"{name} must be > 0")
+        if float(self._param("video_latency")) < 0:
+            raise ValueError("video_latency must be >= 0")
+        if not float(self._param("point_box_fraction")) <= 1:
+            raise ValueError("point_box_fraction must be <= 1")
+        for name in ("system_id", "component_id"):
+            if not 1 <= int(self._param(name)) <= 255:
+                raise ValueError(f"{name} must lie in 1..255")
+        self._link = MavlinkLink(
+            str(self._param("mavlink_url")),
+            int(self._param("system_id")),
+            int(self._param("component_id")),
+            self.get_logger(),
+        )
         tracker = str(self._param("tracker")).rstrip("/")
         self._tracker_services = {
             "init": self.create_client(InitTarget, f"{tracker}/init"),
             "stop": self.create_client(Trigger, f"{tracker}/stop"),
         }
-        self._lifecycle = "inactive"
-        return super().on_configure(state)
 
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        result = super().on_activate(state)
+    def activate(self) -> None:
         tracker = str(self._param("tracker")).rstrip("/")
         self._subs = [self.create_subscription(TrackerStatus, f"{tracker}/status", self._on_status, 10)]
         self._running.set()
@@ -161,28 +148,14 @@ class MavlinkBridge(LifecycleNode):
         ]
         for thread in self._threads:
             thread.start()
-        self._lifecycle = "active"
         self.get_logger().info(f"active: MAVLink camera on {self._link.url} for tracker {tracker}")
-        return result
 
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.halt()
-        self._lifecycle = "inactive"
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def release(self) -> None:
         for client in self._tracker_services.values():
             self.destroy_client(client)
         self._tracker_services = {}
-        self._lifecycle = "unconfigured"
-        return super().on_cleanup(state)
 
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.halt()
-        self._lifecycle = "finalized"
-        return super().on_shutdown(state)
-
-    def halt(self) -> None:
+    def halt(self, reason: str = "stopped") -> None:
         """Stop the threads and close the link."""
         self._running.clear()
         for thread in self._threads:
@@ -419,13 +392,13 @@ class MavlinkBridge(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         link_stats = dict(self._link.stats) if self._link else {}
         level = DiagnosticStatus.OK
-        summary = f"{self._lifecycle}, {self._view(time.monotonic()).state}"
-        if self._config_error:
-            level, summary = DiagnosticStatus.ERROR, self._config_error
-        elif self._lifecycle != "active":
+        summary = f"{self.lifecycle}, {self._view(time.monotonic()).state}"
+        if self.config_error:
+            level, summary = DiagnosticStatus.ERROR, self.config_error
+        elif self.lifecycle != "active":
             level = DiagnosticStatus.WARN
         values = {
-            "lifecycle_state": self._lifecycle,
+            "lifecycle_state": self.lifecycle,
             "mavlink_url": str(self._param("mavlink_url")),
             "tracker": str(self._param("tracker")),
             "tracker_reachable": bool(self._tracker_services)

@@ -21,7 +21,6 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
@@ -48,6 +47,7 @@ from ..core.types import TrackState
 from .camera_info import camera_model
 from .conversions import bbox_to_xywh, image_size, image_to_rgb, make_detection, rgb_to_image, stamp_to_ns
 from .init_inputs import candidates, detection_label, point_box
+from .managed_node import ManagedNode
 from .node_main import spin_node
 from .parameters import PARAMETERS
 from .refusals import NOT_ACTIVE
@@ -72,7 +72,7 @@ class _InitRequest:
     reacquire: bool = False  # re-initialize the running (LOST) track `track_id` instead
 
 
-class TrackerNode(LifecycleNode):
+class TrackerNode(ManagedNode):
     """Single-target tracker as a ROS 2 lifecycle node."""
 
     def __init__(self, node_name: str = "hit_tracker", **kwargs) -> None:
@@ -105,7 +105,7 @@ class TrackerNode(LifecycleNode):
         self._camera: CameraModel | None = None
         self._camera_info_status = "none received"
         self._last_box: np.ndarray | None = None  # of the most recent track (nearest_previous)
-        self._config_error = ""
+        self.config_error = ""
         self._last_error = ""
         self._counts = dict.fromkeys(
             (
@@ -131,7 +131,6 @@ class TrackerNode(LifecycleNode):
         self._input_rate = RateMeter()
         self._output_rate = RateMeter()
         self._state_name = "IDLE"
-        self._lifecycle = "unconfigured"
 
         # Deep request queues: a burst of calls (a UI, a detector) must not lose requests.
         service_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=SERVICE_QUEUE_DEPTH)
@@ -143,32 +142,24 @@ class TrackerNode(LifecycleNode):
             self._publish_diagnostics,
         )
 
-        if self.get_parameter("autostart").value:
-            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                self.trigger_activate()
+        self.start()
 
     # ------------------------------------------------------------------ lifecycle
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def configure(self) -> None:
         param = lambda name: self.get_parameter(name).value  # noqa: E731
         tracker_options = {}
         if float(param("search_factor")) > 0:
             tracker_options["search_factor"] = float(param("search_factor"))
         if int(param("update_interval")) > 0:
             tracker_options["update_interval"] = int(param("update_interval"))
-        try:
-            self._image_qos()
-            tracker = build_tracker(
-                param("model"),
-                checkpoint=param("checkpoint") or None,
-                backend=param("backend"),
-                **{name: param(name) for name in BackendOptions.names()},
-                **tracker_options,
-            )
-        except Exception as exc:  # noqa: BLE001 - any load failure must leave the node alive
-            self._config_error = f"configure failed: {exc}"
-            self.get_logger().error(self._config_error)
-            return TransitionCallbackReturn.FAILURE
-        self._config_error = ""
+        self._image_qos()
+        tracker = build_tracker(
+            param("model"),
+            checkpoint=param("checkpoint") or None,
+            backend=param("backend"),
+            **{name: param(name) for name in BackendOptions.names()},
+            **tracker_options,
+        )
         self._model, self._backend = tracker.model, tracker.backend
         self._backend_info = dict(tracker.backend_info)
         for key, value in self._backend_info.items():
@@ -184,11 +175,8 @@ class TrackerNode(LifecycleNode):
             "debug_image": self.create_lifecycle_publisher(Image, "~/debug_image", 2),
         }
         self.get_logger().info(f"configured: model {self._model}, backend {self._backend}")
-        self._lifecycle = "inactive"
-        return super().on_configure(state)
 
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        result = super().on_activate(state)
+    def activate(self) -> None:
         compressed = bool(self.get_parameter("use_compressed").value)
         self._subs = [
             self.create_subscription(
@@ -208,29 +196,15 @@ class TrackerNode(LifecycleNode):
         self._worker = threading.Thread(target=self._work, name="hit_tracker_worker", daemon=True)
         self._worker.start()
         self._active = True
-        self._lifecycle = "active"
         self.get_logger().info(f"active: tracking on {self._subs[0].topic_name}")
-        return result
 
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._shutdown_processing("deactivated")
-        self._lifecycle = "inactive"
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def release(self) -> None:
         for pub in self._pubs.values():
             self.destroy_lifecycle_publisher(pub)
         self._pubs = {}
         self._session = None
-        self._lifecycle = "unconfigured"
-        return super().on_cleanup(state)
 
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._shutdown_processing("shut down")
-        self._lifecycle = "finalized"
-        return super().on_shutdown(state)
-
-    def _shutdown_processing(self, reason: str) -> None:
+    def halt(self, reason: str) -> None:
         self._active = False
         for sub in self._subs:
             self.destroy_subscription(sub)
@@ -378,7 +352,7 @@ class TrackerNode(LifecycleNode):
     def _guarded(self, prepare) -> tuple[bool, str, str]:
         """Run a request's checks: expected refusals and any bug become a refusal with a reason."""
         if not self._active:
-            return False, f"{NOT_ACTIVE} (state: {self._lifecycle_label()}); activate it first", ""
+            return False, f"{NOT_ACTIVE} (state: {self.lifecycle}); activate it first", ""
         try:
             ok, message, track_id = prepare()
         except (InvalidBoxError, LookupError, ImageDecodeError) as exc:
@@ -442,7 +416,7 @@ class TrackerNode(LifecycleNode):
     def _on_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if not self._active:
             response.success = False
-            response.message = f"{NOT_ACTIVE} (state: {self._lifecycle_label()})"
+            response.message = f"{NOT_ACTIVE} (state: {self.lifecycle})"
             return response
         with self._cond:
             self._pending_init = None
@@ -594,11 +568,11 @@ class TrackerNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         with self._cond:
             counts = dict(self._counts)
-        lifecycle = self._lifecycle_label()
+        lifecycle = self.lifecycle
         level, summary = DiagnosticStatus.OK, f"{lifecycle}, {self._state_name}"
         refused = "refused" in self._backend_info.get("backend_selection", "")
-        if self._config_error:
-            level, summary = DiagnosticStatus.ERROR, self._config_error
+        if self.config_error:
+            level, summary = DiagnosticStatus.ERROR, self.config_error
         elif refused:  # running, but on a fallback: an accelerated engine failed verification
             level = DiagnosticStatus.ERROR
             selection = self._backend_info["backend_selection"]
@@ -654,10 +628,7 @@ class TrackerNode(LifecycleNode):
             )
         )
 
-    def _lifecycle_label(self) -> str:
-        return self._lifecycle
-
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until Ctrl-C (`ros2 run hit_tracker_ros tracker_node`)."""
-    return spin_node(TrackerNode, lambda node: node._shutdown_processing("shut down"), args)
+    return spin_node(TrackerNode, lambda node: node.halt("shut down"), args)
