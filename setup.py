@@ -11,6 +11,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["hit_tracker_ros", "hit_tracker_ros.*"]),
+    package_data={"hit_tracker_ros.web": ["static/*"]},
     install_requires=["numpy", "opencv-contrib-python-headless"],
     extras_require={"dev": ["pytest", "ruff", "PyYAML"]},
 )

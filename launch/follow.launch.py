@@ -1,5 +1,6 @@
-"""Tracker, MAVLink bridge and follow controller in one namespace: pick the target in the ground
-station's video (or by service, click or detector), and the gimbal and the vehicle follow it.
+"""Tracker, MAVLink bridge, follow controller and operator page in one namespace: pick the target in
+the ground station's video or on the page (or by service, click or detector), and the gimbal and
+the vehicle follow it.
 
   ros2 launch hit_tracker_ros follow.launch.py image_topic:=/camera/image_raw \\
       camera_info_topic:=/camera/camera_info mavlink_url:=udpout:192.168.1.10:14550 namespace:=drone1
@@ -101,5 +102,16 @@ def generate_launch_description() -> LaunchDescription:
             ("~/gimbal_rate", LaunchConfiguration("gimbal_rate_topic")),
         ],
     )
-    group = GroupAction([PushRosNamespace(LaunchConfiguration("namespace")), tracker, bridge, controller])
+    web = LifecycleNode(
+        package="hit_tracker_ros",
+        executable="web_operator",
+        name="web_operator",
+        namespace="",
+        output="screen",
+        parameters=[params_file, {"tracker": "hit_tracker"}],
+        remappings=[("image", LaunchConfiguration("image_topic"))],
+    )
+    group = GroupAction(
+        [PushRosNamespace(LaunchConfiguration("namespace")), tracker, bridge, controller, web]
+    )
     return LaunchDescription(args + [group])

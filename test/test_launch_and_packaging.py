@@ -34,12 +34,13 @@ def _first_str(call: ast.Call) -> str:
 
 def node_parameters() -> dict[str, dict]:
     """Parameter defaults of each executable (the tables the nodes declare from)."""
-    from hit_tracker_ros.ros import follow_controller, mavlink_bridge, parameters
+    from hit_tracker_ros.ros import follow_controller, mavlink_bridge, parameters, web_operator
 
     return {
         "tracker_node": parameters.parameter_defaults(),
         "mavlink_bridge": mavlink_bridge.parameter_defaults(),
         "follow_controller": follow_controller.parameter_defaults(),
+        "web_operator": web_operator.parameter_defaults(),
     }
 
 
@@ -47,6 +48,7 @@ NODE_NAMES = {
     "hit_tracker": "tracker_node",
     "mavlink_bridge": "mavlink_bridge",
     "follow_controller": "follow_controller",
+    "web_operator": "web_operator",
 }
 
 
@@ -110,12 +112,13 @@ def test_colcon_install_space_holds_the_package():
         share / "launch" / "tracker.launch.py",
         share / "launch" / "follow.launch.py",
         share / "launch" / "mavlink_bridge.launch.py",
+        share / "launch" / "web_operator.launch.py",
         share / "config" / "follow.yaml",
         share / "config" / "csrt.yaml",
         share / "package.xml",
     ):
         assert path.exists(), path
-    for executable in ("tracker_node", "mavlink_bridge", "follow_controller"):
+    for executable in ("tracker_node", "mavlink_bridge", "follow_controller", "web_operator"):
         assert os.access(INSTALL / "lib" / "hit_tracker_ros" / executable, os.X_OK), executable
     site = next((INSTALL / "lib").glob("python3*/site-packages/hit_tracker_ros"))
     assert (site / "msg" / "__init__.py").exists() and (site / "ros" / "tracker_node.py").exists()

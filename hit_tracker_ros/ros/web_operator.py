@@ -1,0 +1,294 @@
+"""The lifecycle node `web_operator`: the operator page (hit_tracker_ros.web) for a tracker node.
+
+The camera's images go to the page as JPEG at `max_fps`, at most `max_width` wide (decoded and
+encoded in a worker thread, never on the executor); the tracker's statuses go as they come. What
+the operator does becomes calls of the tracker's `~/init` and `~/stop` and of its `lost_threshold`
+parameter, nothing else. The server binds to localhost unless `bind` says otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from typing import Any
+
+import cv2
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import Parameter, ParameterDescriptor, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import Trigger
+
+from hit_tracker_ros.msg import TrackerStatus
+from hit_tracker_ros.srv import InitTarget
+
+from ..core.images import DEFAULT_MAX_IMAGE_PIXELS, ImageDecodeError
+from ..core.stats import RateMeter
+from ..web.requests import InitRequest, PointRequest
+from ..web.server import OperatorServer, Outcome
+from .conversions import bbox_to_xywh, image_to_rgb, ns_to_time, stamp_to_ns, xywh_to_bbox
+from .managed_node import ManagedNode
+from .node_main import spin_node
+from .status import make_diagnostics
+
+SERVICE_TIMEOUT_S = 3.0
+
+PARAMETERS = {
+    "port": (8080, "TCP port of the page"),
+    "bind": ("127.0.0.1", "address to listen on (0.0.0.0: every interface; then set a token)"),
+    "token": ("", "when set, every request that changes state needs it (open the page with ?token=...)"),
+    "tracker": ("/hit_tracker", "the tracker node (its init, stop, status and lost_threshold)"),
+    "max_fps": (10.0, "video frames per second sent to the page"),
+    "max_width": (640, "video frames are scaled down to this width"),
+    "jpeg_quality": (80, "JPEG quality of the video, 1..100"),
+    "tap_box_size": (64.0, "side in pixels of the box around a tapped point"),
+    "init_rate_hz": (2.0, "init requests allowed per second and client (bursts of 5)"),
+    "use_compressed": (False, "subscribe to image/compressed instead of image"),
+    "max_image_pixels": (DEFAULT_MAX_IMAGE_PIXELS, "larger frames are not shown (pixel budget)"),
+    "autostart": (True, "configure and activate on startup"),
+}
+
+
+def parameter_defaults() -> dict[str, object]:
+    return {name: default for name, (default, _) in PARAMETERS.items()}
+
+
+class WebOperator(ManagedNode):
+    def __init__(self, node_name: str = "web_operator", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        for name, (default, description) in PARAMETERS.items():
+            self.declare_parameter(
+                name, default, ParameterDescriptor(description=description, read_only=True)
+            )
+        self._server: OperatorServer | None = None
+        self._tracker_services: dict[str, Any] = {}
+        self._subs: list = []
+        self._lock = threading.Lock()
+        self._latest_image: Image | CompressedImage | None = None
+        self._threshold = math.nan
+        self._encoder: threading.Thread | None = None
+        self._running = threading.Event()
+        self._frames_sent = RateMeter()
+        self._video_error = ""
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.start()
+
+    def _param(self, name: str):
+        return self.get_parameter(name).value
+
+    # ------------------------------------------------------------------ lifecycle
+    def configure(self) -> None:
+        for name in ("max_fps", "tap_box_size", "init_rate_hz"):
+            if not float(self._param(name)) > 0:
+                raise ValueError(f"{name} must be > 0")
+        if (
+            not 16 <= int(self._param("max_width")) <= 8192
+            or not 1 <= int(self._param("jpeg_quality")) <= 100
+        ):
+            raise ValueError("max_width must lie in 16..8192 and jpeg_quality in 1..100")
+        tracker = str(self._param("tracker")).rstrip("/")
+        self._tracker_services = {
+            "init": self.create_client(InitTarget, f"{tracker}/init"),
+            "stop": self.create_client(Trigger, f"{tracker}/stop"),
+            "parameters": self.create_client(SetParameters, f"{tracker}/set_parameters"),
+        }
+        self._server = OperatorServer(
+            self,
+            str(self._param("bind")),
+            int(self._param("port")),
+            str(self._param("token")),
+            float(self._param("init_rate_hz")),
+        )
+        try:
+            self._server.start()
+        except OSError as exc:
+            raise OSError(
+                f"cannot serve the page on {self._param('bind')}:{self._param('port')}: {exc}"
+            ) from exc
+        self.get_logger().info(f"operator page on http://{self._param('bind')}:{self._param('port')}/")
+
+    def activate(self) -> None:
+        tracker = str(self._param("tracker")).rstrip("/")
+        compressed = bool(self._param("use_compressed"))
+        self._subs = [
+            self.create_subscription(
+                CompressedImage if compressed else Image,
+                "image/compressed" if compressed else "image",
+                self._on_image,
+                qos_profile_sensor_data,
+            ),
+            self.create_subscription(TrackerStatus, f"{tracker}/status", self._on_status, 10),
+        ]
+        self._running.set()
+        self._encoder = threading.Thread(target=self._encode_loop, name="web_video", daemon=True)
+        self._encoder.start()
+
+    def halt(self, reason: str) -> None:
+        self._running.clear()
+        if self._encoder is not None:
+            self._encoder.join(timeout=5)
+            self._encoder = None
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+
+    def release(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        for client in self._tracker_services.values():
+            self.destroy_client(client)
+        self._tracker_services = {}
+
+    # ------------------------------------------------------------------ video and status
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        with self._lock:
+            self._latest_image = msg
+
+    def _encode_loop(self) -> None:
+        """At max_fps: the newest image, decoded (pixel budget), scaled, JPEG to the page."""
+        period = 1.0 / float(self._param("max_fps"))
+        max_width, quality = int(self._param("max_width")), int(self._param("jpeg_quality"))
+        budget = int(self._param("max_image_pixels"))
+        sent_stamp = None
+        while self._running.is_set():
+            started = time.monotonic()
+            with self._lock:
+                msg = self._latest_image
+            stamp = stamp_to_ns(msg.header.stamp) if msg is not None else None
+            if msg is not None and stamp != sent_stamp and self._server is not None:
+                try:
+                    rgb = image_to_rgb(msg, budget)
+                except ImageDecodeError as exc:
+                    self._video_error = f"frame not shown: {exc}"
+                else:
+                    height, width = rgb.shape[:2]
+                    if width > max_width:
+                        rgb = cv2.resize(
+                            rgb, (max_width, round(height * max_width / width)), interpolation=cv2.INTER_AREA
+                        )
+                    ok, jpeg = cv2.imencode(
+                        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+                    )
+                    if ok:
+                        self._server.publish_frame(stamp, width, height, jpeg.tobytes())
+                        self._frames_sent.tick()
+                        sent_stamp = stamp
+            time.sleep(max(0.0, period - (time.monotonic() - started)))
+
+    def _on_status(self, msg: TrackerStatus) -> None:
+        self._threshold = float(msg.score_threshold)
+        if self._server is None:
+            return
+        box = bbox_to_xywh(msg.bbox).tolist() if msg.state != TrackerStatus.IDLE else None
+        self._server.publish_status(
+            {
+                "stamp_ns": str(stamp_to_ns(msg.header.stamp)),
+                "state": msg.state_name,
+                "track_id": msg.track_id,
+                "label": msg.label,
+                "score": float(msg.score),
+                "threshold": float(msg.score_threshold),
+                "box": box,
+                "image_size": [int(msg.image_width), int(msg.image_height)],
+                "latency_ms": float(msg.processing_latency_ms),
+                "message": msg.message,
+            }
+        )
+
+    # ------------------------------------------------------------------ OperatorBackend
+    def hello(self) -> dict[str, Any]:
+        return {"max_fps": float(self._param("max_fps")), "tracker": str(self._param("tracker"))}
+
+    async def _call(self, name: str, request):
+        """A tracker service call awaited on the server's loop; the response or an error text."""
+        client = self._tracker_services[name]
+        for _ in range(10):  # discovery may still be under way: wait up to a second
+            if client.service_is_ready():
+                break
+            await asyncio.sleep(0.1)
+        else:
+            return f"the tracker ({client.srv_name}) is not reachable"
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+
+        def done(future) -> None:
+            loop.call_soon_threadsafe(lambda: answer.done() or answer.set_result(future.result()))
+
+        future = client.call_async(request)
+        future.add_done_callback(done)
+        try:
+            return await asyncio.wait_for(answer, SERVICE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            client.remove_pending_request(future)
+            return f"the tracker did not answer within {SERVICE_TIMEOUT_S:g} s"
+
+    async def init(self, request: InitRequest) -> Outcome:
+        message = InitTarget.Request()
+        message.header.stamp = ns_to_time(request.stamp_ns)
+        message.bbox = xywh_to_bbox(list(request.box))
+        message.label = request.label
+        response = await self._call("init", message)
+        if isinstance(response, str):
+            return Outcome(False, response)
+        return Outcome(response.success, response.message, response.track_id)
+
+    async def point(self, request: PointRequest) -> Outcome:
+        side = float(self._param("tap_box_size"))
+        box = (request.x - side / 2, request.y - side / 2, side, side)
+        return await self.init(InitRequest(request.stamp_ns, box, "operator"))
+
+    async def stop(self) -> Outcome:
+        response = await self._call("stop", Trigger.Request())
+        if isinstance(response, str):
+            return Outcome(False, response)
+        return Outcome(response.success, response.message)
+
+    async def set_threshold(self, value: float) -> Outcome:
+        request = SetParameters.Request()
+        request.parameters = [
+            Parameter(
+                name="lost_threshold",
+                value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value)),
+            )
+        ]
+        response = await self._call("parameters", request)
+        if isinstance(response, str):
+            return Outcome(False, response)
+        result = response.results[0]
+        return Outcome(
+            result.successful, f"score threshold {value:.2f}" if result.successful else result.reason
+        )
+
+    # ------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        counts = dict(self._server.counts) if self._server else {}
+        level = DiagnosticStatus.ERROR if self.config_error else DiagnosticStatus.OK
+        summary = (
+            self.config_error or f"{self.lifecycle}, page on {self._param('bind')}:{self._param('port')}"
+        )
+        values = {
+            "lifecycle_state": self.lifecycle,
+            "video_fps": self._frames_sent.rate(),
+            "video_error": self._video_error,
+            "token_required": bool(self._param("token")),
+            **counts,
+        }
+        name = f"{self.get_fully_qualified_name()}: web operator"
+        self._diag_pub.publish(
+            make_diagnostics(self.get_clock().now().to_msg(), name, level, summary, "web", values)
+        )
+
+
+def _stop(node: WebOperator) -> None:
+    node.halt("shut down")
+    node.release()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node until Ctrl-C (`ros2 run hit_tracker_ros web_operator`)."""
+    return spin_node(WebOperator, _stop, args)

@@ -1,0 +1,41 @@
+"""Launch the operator page for a tracker: live video, drag-to-track, stop, threshold.
+
+ros2 launch hit_tracker_ros web_operator.launch.py image_topic:=/camera/image_raw
+ros2 launch hit_tracker_ros web_operator.launch.py bind:=0.0.0.0 token:=$(openssl rand -hex 8)
+"""
+
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import LifecycleNode
+
+from launch import LaunchDescription
+
+
+def generate_launch_description() -> LaunchDescription:
+    args = [
+        DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
+        DeclareLaunchArgument("image_topic", default_value="/camera/image_raw", description="the camera"),
+        DeclareLaunchArgument("tracker", default_value="/hit_tracker", description="the tracker node"),
+        DeclareLaunchArgument("port", default_value="8080", description="TCP port of the page"),
+        DeclareLaunchArgument(
+            "bind", default_value="127.0.0.1", description="listen address (0.0.0.0: all; set a token)"
+        ),
+        DeclareLaunchArgument("token", default_value="", description="required for state changes when set"),
+    ]
+    node = LifecycleNode(
+        package="hit_tracker_ros",
+        executable="web_operator",
+        name="web_operator",
+        namespace=LaunchConfiguration("namespace"),
+        output="screen",
+        parameters=[
+            {
+                "tracker": LaunchConfiguration("tracker"),
+                "port": LaunchConfiguration("port"),
+                "bind": LaunchConfiguration("bind"),
+                "token": LaunchConfiguration("token"),
+            }
+        ],
+        remappings=[("image", LaunchConfiguration("image_topic"))],
+    )
+    return LaunchDescription(args + [node])
