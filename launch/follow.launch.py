@@ -24,7 +24,7 @@ from launch import LaunchDescription
 def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory("hit_tracker_ros")
     args = [
-        DeclareLaunchArgument("namespace", default_value="", description="namespace of all three nodes"),
+        DeclareLaunchArgument("namespace", default_value="", description="namespace of all four nodes"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw", description="input images"),
         DeclareLaunchArgument(
             "camera_info_topic", default_value="/camera/camera_info", description="camera_info (bearings)"
@@ -43,7 +43,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "params_file",
             default_value=os.path.join(share, "config", "follow.yaml"),
-            description="parameters of the three nodes",
+            description="parameters of the four nodes",
         ),
         DeclareLaunchArgument(
             "follow_enabled", default_value="false", description="start the controller enabled"

@@ -13,6 +13,7 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import TwistStamped, Vector3Stamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.duration import Duration
 from rclpy.parameter import Parameter
 from std_srvs.srv import SetBool
 
@@ -32,6 +33,7 @@ from .managed_node import ManagedNode
 from .node_main import spin_node
 from .status import make_diagnostics
 
+ZERO_ACK_TIMEOUT_S = 0.5  # how long a stop waits for subscribers to acknowledge the zero command
 GAIN_FIELDS = {
     "kp": "proportional gain",
     "ki": "integral gain",
@@ -151,6 +153,9 @@ class FollowControllerNode(ManagedNode):
             self._status_sub = None
         if self._pubs and self.context.ok():
             self._publish(FollowCommand(reason="stopped"))
+            # the zero must reach the vehicle before the process goes (at Ctrl-C it exits next)
+            for pub in self._pubs.values():
+                pub.wait_for_all_acked(Duration(seconds=ZERO_ACK_TIMEOUT_S))
 
     def _start_timer(self, rate_hz: float) -> None:
         if self._timer is not None:

@@ -40,9 +40,19 @@ def spin_node(
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        _ignore_repeated_interrupts()
         stop(node)
         executor.shutdown()
         node.destroy_node()
         if rclpy.ok():
             rclpy.try_shutdown()
+        _ignore_repeated_interrupts()  # rclpy's shutdown restores the handlers it replaced
     return 0
+
+
+def _ignore_repeated_interrupts() -> None:
+    """Ctrl-C in the terminal of `ros2 launch` reaches every node of the launch, and launch then
+    sends each one its own SIGINT: the second must not cut the node's cleanup short (it did: the
+    bridge, controller and page died with -2 instead of stopping). SIGTERM still ends the process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
