@@ -7,25 +7,39 @@
 # install space live in .ws/ inside the checkout.
 
 HTR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-HTR_WS="$HTR_ROOT/.ws"
+# The ROS 2 distribution of the environment: kilted (the default, `make test`) or jazzy (`make
+# test-jazzy`). Each has its own cached venv and its own colcon workspace.
+HTR_DISTRO="${HTR_DISTRO:-kilted}"
+case "$HTR_DISTRO" in
+  kilted) HTR_WS="$HTR_ROOT/.ws" ;;
+  jazzy) HTR_WS="$HTR_ROOT/.ws-jazzy" ;;
+  *) echo "HTR_DISTRO must be kilted or jazzy (PyPI has wheels of those), got '$HTR_DISTRO'" >&2; exit 2 ;;
+esac
 HTR_CACHE="${HTR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hit_tracker_ros}"
 # Upstream launch, launch_ros, launch_testing, ros2 CLI and composition_interfaces sources (the PyPI
 # wheels lack them; robots get them from apt). Optional: without them the tests that need them skip.
 HTR_ROS2_PYTHON="${HTR_ROS2_PYTHON:-$HTR_ROOT/../shared/ros2_python}"
 
 # Bump when the way scripts/setup creates the cached environment changes.
-HTR_ENV_RECIPE=3
+HTR_ENV_RECIPE=4
+
+# The requirement files of this distribution's environment.
+htr_requirements() {
+  echo requirements/common.txt "requirements/ros-$HTR_DISTRO.txt" "requirements/constraints-$HTR_DISTRO.txt"
+}
 
 # Hash of everything that defines the cached environment.
 htr_env_key() {
-  (cd "$HTR_ROOT" && echo "$HTR_ENV_RECIPE" && cat requirements/*.txt \
+  (cd "$HTR_ROOT" && echo "$HTR_ENV_RECIPE $HTR_DISTRO" && cat $(htr_requirements) \
     $(find env/vision_msgs -type f | sort) && htr_ros2_python_key) | sha256sum | cut -c1-16
 }
 
 # Hash of the ROS 2 Python tool sources, or "absent".
 htr_ros2_python_key() {
   if [ -d "$HTR_ROS2_PYTHON" ]; then
-    (cd "$HTR_ROS2_PYTHON" && find . -type f -not -path '*/__pycache__/*' | sort | xargs sha256sum) | sha256sum
+    # sources only: not what a pip build may have left there (build/, *.egg-info)
+    (cd "$HTR_ROS2_PYTHON" && find . -type f -not -path '*/__pycache__/*' -not -path '*/build/*' \
+      -not -path '*.egg-info/*' | sort | xargs sha256sum) | sha256sum
   else
     echo absent
   fi

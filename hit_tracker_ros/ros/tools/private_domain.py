@@ -12,4 +12,6 @@ def use_private_domain(variable: str = "HTR_DOMAIN_ID") -> int:
     domain = int(os.environ.get(variable) or random.SystemRandom().randint(101, 200))
     os.environ["ROS_DOMAIN_ID"] = str(domain)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    if os.environ.get("ROS_DISTRO") == "humble":  # Humble predates the variable above
+        os.environ["ROS_LOCALHOST_ONLY"] = "1"
     return domain
