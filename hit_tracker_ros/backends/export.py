@@ -3,14 +3,13 @@ against PyTorch."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..core.files import replaced_atomically
 from .onnx_runner import OnnxRunner
 from .torch_runner import TorchRunner
 
@@ -27,33 +26,25 @@ def export_onnx(
     """Export `net` (inputs in `example` order; shapes fixed except `dynamic_axes`) to `path`,
     written atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     args = tuple(torch.from_numpy(v) for v in example.values())
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # The TorchScript exporter is deprecated in favour of dynamo, which needs onnxscript and
-            # gives no benefit for these static graphs.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            # Shape-dependent Python branches are traced as constants; every export is checked
-            # against PyTorch right after (verify_onnx), so the tracer's warnings add nothing.
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            torch.onnx.export(
-                net.eval(),
-                args,
-                tmp,
-                input_names=list(example),
-                output_names=list(output_names),
-                opset_version=OPSET,
-                do_constant_folding=True,
-                dynamic_axes=dynamic_axes,
-                dynamo=False,
-            )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with replaced_atomically(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of dynamo, which needs onnxscript and
+        # gives no benefit for these static graphs.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        # Shape-dependent Python branches are traced as constants; every export is checked
+        # against PyTorch right after (verify_onnx), so the tracer's warnings add nothing.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            net.eval(),
+            args,
+            str(tmp),
+            input_names=list(example),
+            output_names=list(output_names),
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamic_axes=dynamic_axes,
+            dynamo=False,
+        )
     return path
 
 

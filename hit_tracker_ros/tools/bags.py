@@ -20,12 +20,12 @@ from ..core.boxes import xywh_to_cxcywh
 from ..core.images import decode_compressed, decode_raw
 from ..core.session import StepOutcome
 from ..core.stamps import to_ns, to_parts
+from .bag_format import DEFAULT_BAG_VERSION, finish_metadata, writer_version
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 DETECTIONS_TYPE = "vision_msgs/msg/Detection2DArray"
 DETECTION_TYPE = "vision_msgs/msg/Detection2D"
 STATUS_TYPE = "hit_tracker_ros/msg/TrackerStatus"
-BAG_VERSION = 8  # rosbag2 metadata version written (Jazzy and newer read it)
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -177,20 +177,61 @@ def read_boxes(bag: str | Path, topic: str) -> dict[int, np.ndarray]:
     return boxes
 
 
+def open_writer(path: str | Path, storage: str, version: int):
+    """A rosbags Writer for `storage` (mcap or sqlite3) that will carry metadata `version` once
+    close_writer has run."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    plugin = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}[storage]
+    return Writer(Path(path), version=writer_version(version), storage_plugin=plugin)
+
+
+def close_writer(writer, version: int) -> None:
+    writer.close()
+    finish_metadata(writer.path, version)
+
+
+def result_qos():
+    """The QoS the node's result topics are offered with (reliable, volatile, keep last 10), so
+    that `ros2 bag play` offers them the same way; durations 0: the middleware's defaults."""
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+
+    zero = QosTime(sec=0, nsec=0)
+    return Qos(
+        history=QosHistory.KEEP_LAST,
+        depth=10,
+        reliability=QosReliability.RELIABLE,
+        durability=QosDurability.VOLATILE,
+        deadline=zero,
+        lifespan=zero,
+        liveliness=QosLiveliness.SYSTEM_DEFAULT,
+        liveliness_lease_duration=zero,
+        avoid_ros_namespace_conventions=False,
+    )
+
+
 class ResultBagWriter:
-    """Writes one Detection2DArray and one TrackerStatus per processed frame, stamped like it."""
+    """Writes one Detection2DArray and one TrackerStatus per processed frame, stamped like it;
+    metadata `version` 5 (default: Humble and newer read it) or 9 (see bag_format)."""
 
-    def __init__(self, path: str | Path, namespace: str = "/hit_tracker", storage: str = "mcap") -> None:
-        from rosbags.rosbag2 import StoragePlugin, Writer
-
+    def __init__(
+        self,
+        path: str | Path,
+        namespace: str = "/hit_tracker",
+        storage: str = "mcap",
+        version: int = DEFAULT_BAG_VERSION,
+    ) -> None:
         self.store = typestore()
-        plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-        self._writer = Writer(Path(path), version=BAG_VERSION, storage_plugin=plugin)
+        self.version = version
+        self._writer = open_writer(path, storage, version)
         self._writer.open()
+        qos = [result_qos()]
         self._detections = self._writer.add_connection(
-            f"{namespace}/detections", DETECTIONS_TYPE, typestore=self.store
+            f"{namespace}/detections", DETECTIONS_TYPE, typestore=self.store, offered_qos_profiles=qos
         )
-        self._status = self._writer.add_connection(f"{namespace}/status", STATUS_TYPE, typestore=self.store)
+        self._status = self._writer.add_connection(
+            f"{namespace}/status", STATUS_TYPE, typestore=self.store, offered_qos_profiles=qos
+        )
 
     def write(self, frame: BagFrame, outcome: StepOutcome, fields: dict) -> None:
         """Detections and the status of one frame; `fields`: hit_tracker_ros.core.status."""
@@ -226,7 +267,7 @@ class ResultBagWriter:
         return build(s, "vision_msgs/msg/BoundingBox2D", center=center, size_x=w, size_y=h)
 
     def close(self) -> None:
-        self._writer.close()
+        close_writer(self._writer, self.version)
 
 
 def write_image_bag(
@@ -238,18 +279,17 @@ def write_image_bag(
     compressed: bool = False,
     encoding: str = "rgb8",
     extra: dict[str, list[tuple[int, Any, str]]] | None = None,
+    version: int = DEFAULT_BAG_VERSION,
 ) -> Path:
     """A camera bag from RGB frames (raw in `encoding`, or JPEG when compressed); `extra` adds
     {topic: [(stamp_ns, message, msgtype)]}. Used by the demo and the tests."""
     import cv2
-    from rosbags.rosbag2 import StoragePlugin, Writer
 
     from ..core.images import encode_raw
 
     s = typestore()
-    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     msgtype = IMAGE_TYPES[1] if compressed else IMAGE_TYPES[0]
-    with Writer(Path(path), version=BAG_VERSION, storage_plugin=plugin) as writer:
+    with open_writer(path, storage, version) as writer:
         conn = writer.add_connection(topic + ("/compressed" if compressed else ""), msgtype, typestore=s)
         for rgb, stamp in zip(frames, stamps_ns, strict=True):
             header = build(
@@ -280,4 +320,5 @@ def write_image_bag(
             conn = writer.add_connection(extra_topic, items[0][2], typestore=s)
             for stamp, msg, extra_type in items:
                 writer.write(conn, stamp, s.serialize_cdr(msg, extra_type))
+    finish_metadata(path, version)
     return Path(path)

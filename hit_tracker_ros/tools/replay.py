@@ -34,6 +34,7 @@ from ..core.stamps import format_stamp, parse_stamp
 from ..core.status import status_fields
 from ..core.tracker import DEFAULT_SCORE_THRESHOLD
 from ..core.types import TrackState
+from .bag_format import BAG_VERSIONS, DEFAULT_BAG_VERSION
 from .bags import BagFrame, ResultBagWriter, image_topics, read_boxes, read_frames
 from .progress import Progress
 
@@ -87,12 +88,12 @@ class ReplayResult:
 class Outputs:
     """Result bag, CSV and optional video, all written frame by frame."""
 
-    def __init__(self, out: Path, video: bool, storage: str) -> None:
+    def __init__(self, out: Path, video: bool, storage: str, bag_version: int = DEFAULT_BAG_VERSION) -> None:
         out.mkdir(parents=True, exist_ok=True)
         bag_path = out / "results"
         if bag_path.exists():
             raise FileExistsError(f"{bag_path} exists; choose another --out")
-        self.bag = ResultBagWriter(bag_path, storage=storage)
+        self.bag = ResultBagWriter(bag_path, storage=storage, version=bag_version)
         self._csv_file = (out / "results.csv").open("w", newline="")
         self.csv = csv.writer(self._csv_file)
         self.csv.writerow(CSV_FIELDS)
@@ -218,6 +219,14 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--init-topic", default=None, help="Detection2D(Array) topic in the bag giving the box")
     p.add_argument("--gt", type=Path, default=None, help="ground-truth file: its first box initializes")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="results bag storage")
+    p.add_argument(
+        "--bag-version",
+        type=int,
+        choices=sorted(BAG_VERSIONS),
+        default=DEFAULT_BAG_VERSION,
+        help="rosbag2 metadata version of the results bag: "
+        + "; ".join(f"{v}: {who}" for v, who in BAG_VERSIONS.items()),
+    )
     p.add_argument("--video", action="store_true", help="also write an annotated video")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -251,7 +260,7 @@ def run(p: argparse.ArgumentParser, argv: list[str] | None, replay: Replay, mode
 
     # SIGTERM stops like Ctrl-C: outputs are closed and stay readable.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    outputs = Outputs(args.out, args.video, args.storage)
+    outputs = Outputs(args.out, args.video, args.storage, args.bag_version)
     try:
         result = replay(args.bag, args.topic, init, outputs, build_args, not args.no_progress)
     finally:
