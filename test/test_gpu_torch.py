@@ -1,7 +1,7 @@
-"""GPU tests without TensorRT: every network family on PyTorch CUDA (fp32 and fp16) gives the CPU
-reference's network outputs on the pipeline's verification crops and tracks, and `auto` on a CUDA
-machine picks a verified GPU backend. Run where CUDA exists (`make test-gpu`); writes
-out/gpu_torch.json (FPS per family)."""
+"""GPU tests without TensorRT: every network family on PyTorch CUDA, eager and through CUDA graphs
+(fp32 and fp16), gives the CPU reference's network outputs on the pipeline's verification crops and
+tracks, and `auto` on a CUDA machine picks a verified GPU backend. Run where CUDA exists (`make
+test-gpu`); writes out/gpu_torch.json (FPS per family and backend, the graphs' speed-up)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
 ]
-MODELS = ("hit_tiny", "mixformerv2_s", "compresstracker_2", "ettrack")
+MODELS = ("hit_tiny", "hit_base", "mixformerv2_s", "compresstracker_2", "ettrack")
 RESULTS: dict[str, dict] = {}
 
 
@@ -87,8 +87,8 @@ def test_torch_cuda_agrees_with_cpu(model, tmp_path):
     frames = [scene.frame(i) for i in range(40)]
     reference, cpu_fps = _run(build_tracker(model, checkpoint=checkpoint, backend="torch"), scene, frames)
     row = {"torch-cpu": {"fps": cpu_fps}}
-    for fp16 in (False, True):
-        tracker = build_tracker(model, checkpoint=checkpoint, backend="torch", device="cuda", fp16=fp16)
+    for backend, fp16 in [(b, f) for f in (False, True) for b in ("torch-cuda", "torch-cuda-graph")]:
+        tracker = build_tracker(model, checkpoint=checkpoint, backend=backend, device="cuda", fp16=fp16)
         boxes, fps = _run(tracker, scene, frames)
         iou = _iou(boxes, reference)
         errors = _relative_errors(tracker, model, checkpoint)
@@ -101,6 +101,9 @@ def test_torch_cuda_agrees_with_cpu(model, tmp_path):
         }
         # cuDNN may run fp32 convolutions in TF32; fp16 keeps ~3 decimal digits
         assert max(errors.values()) < (5e-2 if fp16 else 1e-2), (tracker.backend, errors)
+        if backend == "torch-cuda-graph":
+            eager = row[tracker.backend.replace("-graph", "")]["fps"]
+            row[tracker.backend]["speedup_vs_eager"] = fps / eager
     auto = build_tracker(model, checkpoint=checkpoint, engine_cache_dir=str(tmp_path / "engines"))
     assert auto.backend.startswith(("tensorrt", "onnxruntime-", "torch-cuda")), auto.backend_info
     row["auto"] = {"backend": auto.backend, **auto.backend_info}

@@ -6,11 +6,13 @@ cache, the fallback chain and the verification of every accelerated candidate, w
 chosen by `auto` or asked for by name.
 
 Chains, fastest first:
-* auto: TensorRT -> ONNX Runtime TensorRT EP -> ONNX Runtime CUDA EP -> PyTorch CUDA -> ONNX
-  Runtime CPU -> PyTorch CPU;
-* tensorrt: TensorRT;
+* auto: TensorRT (FP16, then FP32) -> ONNX Runtime TensorRT EP (FP16, then FP32) -> PyTorch CUDA
+  graphs -> ONNX Runtime CUDA EP -> PyTorch CUDA -> ONNX Runtime CPU -> PyTorch CPU;
+* tensorrt: TensorRT at `trt_precision`;
 * onnxruntime: its TensorRT EP -> CUDA EP -> CPU (what onnxruntime-gpu offers, verified);
-* torch: on `options.device` (verified when that is a GPU).
+* torch: on `options.device` (on a GPU: graphs, then eager; verified);
+* a candidate's name: that candidate alone.
+FP16 (TensorRT, TensorRT EP) is used only where it passed verification; FP32 follows it.
 """
 
 from __future__ import annotations
@@ -95,8 +97,10 @@ def _ort_provider(name: str) -> Callable[[], str | None]:
     return unavailable
 
 
-def _torch_unavailable(network: NetworkSpec, device: str) -> Callable[[], str | None]:
+def _torch_unavailable(network: NetworkSpec, device: str, graphs: bool = True) -> Callable[[], str | None]:
     def unavailable() -> str | None:
+        if not graphs:
+            return "cuda_graphs is off"
         if network.is_onnx:
             return "needs the PyTorch checkpoint"
         try:
@@ -116,85 +120,117 @@ def torch_runner(network: NetworkSpec, device: str = "cpu", fp16: bool = False):
     return TorchRunner(network.torch_network(), tuple(network.input_shapes), network.outputs, device, fp16)
 
 
-def _tensorrt(network: NetworkSpec, options: BackendOptions) -> Built:
+def graph_runner(network: NetworkSpec, device: str, fp16: bool):
+    from .torch_graphs import CudaGraphRunner
+
+    return CudaGraphRunner(
+        network.torch_network(), tuple(network.input_shapes), network.outputs, device, fp16
+    )
+
+
+def _tensorrt(network: NetworkSpec, options: BackendOptions, precision: str) -> Built:
     from .engine_cache import EngineCache
     from .tensorrt_runner import build_engine, engine_key, load_engine
 
     path = onnx_for(network, static_weights=True)
-    builder = {"workspace_mb": options.trt_workspace_mb, "dla_core": options.trt_dla_core}
+    dla_core = options.trt_dla_core if precision == "fp16" else -1
+    builder = {"workspace_mb": options.trt_workspace_mb, "dla_core": dla_core}
     shapes = {name: list(shape) for name, shape in network.input_shapes.items()}
     shapes.update({name: list(profile) for name, profile in network.tensorrt_profile.items()})
-    key = engine_key(path, options.trt_precision, shapes, builder)
+    key = engine_key(path, precision, shapes, builder)
     runner, entry = EngineCache(options.engine_cache_dir).get_or_build(
         path.name,
         key,
-        lambda: build_engine(
-            path,
-            options.trt_precision,
-            options.trt_workspace_mb,
-            options.trt_dla_core,
-            network.tensorrt_profile,
-        ),
-        lambda data: load_engine(data, options.trt_precision),
+        lambda: build_engine(path, precision, options.trt_workspace_mb, dla_core, network.tensorrt_profile),
+        lambda data: load_engine(data, precision, dla_core),
     )
     return Built(runner, entry)
 
 
+def _ort_tensorrt(network: NetworkSpec, options: BackendOptions, precision: str):
+    from .onnx_runner import OnnxRunner, tensorrt_ep_options
+
+    path = onnx_for(network, static_weights=True)
+    dla_core = options.trt_dla_core if precision == "fp16" else -1
+    ep_options = tensorrt_ep_options(options.engine_cache_dir, path, precision == "fp16", dla_core)
+    return OnnxRunner(
+        path, ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"), ep_options
+    )
+
+
+def tensorrt_precisions(options: BackendOptions) -> tuple[str, ...]:
+    """The TensorRT precisions to try, in order: FP16 is used only where it passes verification,
+    else FP32 (not with a DLA core, which runs FP16 only)."""
+    if options.trt_precision == "fp32":
+        return ("fp32",)
+    return ("fp16",) if options.trt_dla_core >= 0 else ("fp16", "fp32")
+
+
 def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candidate]:
     """Every backend for this network, by name, fastest first."""
-    from .onnx_runner import OnnxRunner, tensorrt_ep_options
+    from .onnx_runner import OnnxRunner
     from .tensorrt_runner import tensorrt_unavailable
 
     gpu = options.device if options.device.startswith("cuda") else "cuda"
-    trt_ep = tensorrt_ep_options(options.engine_cache_dir, options.trt_precision == "fp16")
-    return {
-        f"tensorrt-{options.trt_precision}": Candidate(
-            f"tensorrt-{options.trt_precision}", tensorrt_unavailable, lambda: _tensorrt(network, options)
-        ),
-        "onnxruntime-tensorrt": Candidate(
-            "onnxruntime-tensorrt",
+    out: dict[str, Candidate] = {}
+    for precision in tensorrt_precisions(options):
+        out[f"tensorrt-{precision}"] = Candidate(
+            f"tensorrt-{precision}",
+            tensorrt_unavailable,
+            lambda p=precision: _tensorrt(network, options, p),
+        )
+    for precision in tensorrt_precisions(options):
+        out[f"onnxruntime-tensorrt-{precision}"] = Candidate(
+            f"onnxruntime-tensorrt-{precision}",
             _ort_provider("TensorrtExecutionProvider"),
-            lambda: OnnxRunner(
-                onnx_for(network, static_weights=True),
-                ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
-                trt_ep,
-            ),
-        ),
-        "onnxruntime-cuda": Candidate(
-            "onnxruntime-cuda",
-            _ort_provider("CUDAExecutionProvider"),
-            lambda: OnnxRunner(onnx_for(network), ("CUDAExecutionProvider", "CPUExecutionProvider")),
-        ),
-        "torch-cuda": Candidate(
-            "torch-cuda", _torch_unavailable(network, gpu), lambda: torch_runner(network, gpu, options.fp16)
-        ),
-        "onnxruntime": Candidate(
-            "onnxruntime",
-            _ort_provider("CPUExecutionProvider"),
-            lambda: OnnxRunner(onnx_for(network), ("CPUExecutionProvider",)),
-            verify=False,
-        ),
-        "torch": Candidate(
-            "torch", _torch_unavailable(network, "cpu"), lambda: torch_runner(network, "cpu"), verify=False
-        ),
-    }
+            lambda p=precision: _ort_tensorrt(network, options, p),
+        )
+    out["torch-cuda-graph"] = Candidate(
+        "torch-cuda-graph",
+        _torch_unavailable(network, gpu, graphs=options.cuda_graphs),
+        lambda: graph_runner(network, gpu, options.fp16),
+    )
+    out["onnxruntime-cuda"] = Candidate(
+        "onnxruntime-cuda",
+        _ort_provider("CUDAExecutionProvider"),
+        lambda: OnnxRunner(onnx_for(network), ("CUDAExecutionProvider", "CPUExecutionProvider")),
+    )
+    out["torch-cuda"] = Candidate(
+        "torch-cuda", _torch_unavailable(network, gpu), lambda: torch_runner(network, gpu, options.fp16)
+    )
+    out["onnxruntime"] = Candidate(
+        "onnxruntime",
+        _ort_provider("CPUExecutionProvider"),
+        lambda: OnnxRunner(onnx_for(network), ("CPUExecutionProvider",)),
+        verify=False,
+    )
+    out["torch"] = Candidate(
+        "torch", _torch_unavailable(network, "cpu"), lambda: torch_runner(network, "cpu"), verify=False
+    )
+    return out
 
 
 def chain(network: NetworkSpec, backend: str, options: BackendOptions) -> list[Candidate]:
-    """The candidates a backend name stands for (see the module docstring)."""
+    """The candidates a backend name stands for (see the module docstring); a candidate's own
+    name (e.g. torch-cuda-graph, onnxruntime-cuda) stands for itself."""
     by_name = candidates(network, options)
     if backend == "auto":
         return list(by_name.values())
     if backend == "tensorrt":
         return [by_name[f"tensorrt-{options.trt_precision}"]]
     if backend == "onnxruntime":
-        return [by_name[n] for n in ("onnxruntime-tensorrt", "onnxruntime-cuda", "onnxruntime")]
+        return [by_name[n] for n in by_name if n.startswith("onnxruntime")]
     if backend == "torch":
         if network.is_onnx:
             raise ValueError("backend 'torch' needs the PyTorch checkpoint, not an .onnx file")
-        return [by_name["torch-cuda" if options.device.startswith("cuda") else "torch"]]
+        if not options.device.startswith("cuda"):
+            return [by_name["torch"]]
+        return [by_name[n] for n in ("torch-cuda-graph", "torch-cuda")]
+    if backend in by_name:
+        return [by_name[backend]]
     raise ValueError(
-        f"unknown backend '{backend}' for {network.name}; use auto, tensorrt, onnxruntime or torch"
+        f"unknown backend '{backend}' for {network.name}; use auto, tensorrt, onnxruntime or torch "
+        f"(or one of {', '.join(by_name)})"
     )
 
 

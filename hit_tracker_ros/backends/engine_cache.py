@@ -10,15 +10,19 @@ behind.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from ..core.files import atomic_write
+
+__all__ = ["CachedEngine", "EngineCache", "EngineKey", "atomic_write", "sha256_file"]
 
 LOG = logging.getLogger("hit_tracker_ros.engines")
 
@@ -34,6 +38,7 @@ class EngineKey:
     precision: str  # "fp32" | "fp16"
     input_shapes: dict[str, list[int]]
     builder_options: dict[str, object] = field(default_factory=dict)  # workspace_mb, dla_core, ...
+    recipe: int = 0  # the version of our build code (tensorrt_runner.BUILD_RECIPE)
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -58,21 +63,6 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class EngineCache:
@@ -140,10 +130,34 @@ class EngineCache:
         atomic_write(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
         return manifest
 
+    @contextmanager
+    def build_lock(self, stem: str, key: EngineKey) -> Iterator[None]:
+        """One build of an engine at a time, across processes (two nodes started together on a
+        Jetson must not build the same engine twice, in each other's way); the second waits and
+        then finds the first one's engine."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        engine, _ = self.paths(stem, key)
+        with open(engine.with_name(f".{engine.name}.lock"), "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                LOG.warning("waiting for another process that is building %s", engine.name)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def get_or_build(
         self, stem: str, key: EngineKey, build_fn: Callable[[], bytes], load_fn: Callable[[bytes], object]
     ) -> tuple[object, CachedEngine]:
         """A loaded engine: from the cache when the key matches and the file loads, else rebuilt."""
+        with self.build_lock(stem, key):
+            return self._get_or_build(stem, key, build_fn, load_fn)
+
+    def _get_or_build(
+        self, stem: str, key: EngineKey, build_fn: Callable[[], bytes], load_fn: Callable[[bytes], object]
+    ) -> tuple[object, CachedEngine]:
         path, reason = self.lookup(stem, key)
         if path is not None:
             try:

@@ -14,6 +14,9 @@ class BackendOptions:
         default="cpu", metadata={"help": "PyTorch device of the torch backend: cpu or cuda[:N]"}
     )
     fp16: bool = field(default=False, metadata={"help": "half precision for the torch backend on CUDA"})
+    cuda_graphs: bool = field(
+        default=True, metadata={"help": "replay CUDA graphs for the torch backend on CUDA (verified)"}
+    )
     engine_cache_dir: str = field(
         default="models/engines", metadata={"help": "TensorRT engine cache (also ONNX Runtime's TensorRT EP)"}
     )
@@ -35,6 +38,10 @@ class BackendOptions:
             raise ValueError(f"min_verification_iou must lie in [0, 1], got {self.min_verification_iou}")
         if self.trt_workspace_mb < 0:
             raise ValueError(f"trt_workspace_mb must be >= 0, got {self.trt_workspace_mb}")
+        if self.trt_dla_core >= 0 and self.trt_precision != "fp16":
+            raise ValueError(
+                f"the DLA runs FP16 (or INT8) only: trt_dla_core {self.trt_dla_core} needs trt_precision fp16"
+            )
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be cpu or cuda[:N], got '{self.device}'")
 

@@ -1,7 +1,6 @@
 """Backend selection for `backend: auto`, and verification of accelerated backends.
 
-The chain, fastest first: TensorRT -> ONNX Runtime (TensorRT EP, then CUDA EP) -> PyTorch CUDA
--> ONNX Runtime CPU -> PyTorch CPU. The first one that is installed, is created without error and
+The chains are in build.py. The first candidate that is installed, is created without error and
 passes verification is used. Every skipped candidate is reported with the reason.
 Verification runs fixed inputs through the candidate and an FP32 CPU reference and compares the
 predicted boxes (in fractions of the search crop). A candidate is accepted when its IoU with the
@@ -61,6 +60,9 @@ class Selection:
         if self.verification:
             info["verification_iou"] = f"{self.verification['iou']:.4f}"
             info["verification_max_box_diff"] = f"{self.verification['max_box_diff']:.3g}"
+        providers = getattr(self.runner, "providers", None)
+        if providers:  # what ONNX Runtime actually runs, read back from the session
+            info["onnxruntime_providers"] = ", ".join(providers)
         if self.engine is not None:
             how = "rebuilt: " + self.engine.reason if self.engine.rebuilt else "cache hit"
             info["engine"] = f"{self.engine.path} ({how})"

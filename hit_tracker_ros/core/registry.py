@@ -61,7 +61,8 @@ def build_tracker(
     `options` are the model's tracker options and the backend options (device, fp16, engine cache,
     TensorRT settings); unknown ones are refused with the valid names."""
     spec = model_spec(model)
-    if backend != "auto" and backend not in spec.backends:
+    # a backend, or one of its named candidates (torch-cuda-graph, onnxruntime-cuda, tensorrt-fp32)
+    if backend != "auto" and backend.split("-")[0] not in spec.backends:
         raise ValueError(
             f"model '{model}' has no backend '{backend}'; available: auto, {', '.join(spec.backends)}"
         )

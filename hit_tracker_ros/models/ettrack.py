@@ -236,21 +236,32 @@ class ETTrackNet(nn.Module):
 
 class CachedTemplateFeatures(nn.Module):
     """The same network with the template's backbone features kept until the template changes
-    (torch backend; E.T.Track never changes its template during a track)."""
+    (torch backend; E.T.Track never changes its template during a track). It follows
+    backends.torch_graphs.TemplateCached, so CUDA graphs keep the features on the device."""
+
+    template_inputs = ("template",)
 
     def __init__(self, net: ETTrackNet) -> None:
         super().__init__()
         self.net = net
         self._template: torch.Tensor | None = None
-        self._features: torch.Tensor | None = None
+        self._features: tuple[torch.Tensor, ...] = ()
         self.template_passes = 0
+
+    def encode_templates(self, template: torch.Tensor) -> tuple[torch.Tensor]:
+        return (self.net.template_features(template),)
+
+    def track(
+        self, features: tuple[torch.Tensor, ...], search: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net.track(features[0], search)
 
     def forward(self, template: torch.Tensor, search: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self._template is None or not torch.equal(self._template, template):
-            self._features = self.net.template_features(template)
+            self._features = self.encode_templates(template)
             self._template = template.clone()
             self.template_passes += 1
-        return self.net.track(self._features, search)
+        return self.track(self._features, search)
 
 
 def build_ettrack(variant: str = "ettrack") -> ETTrackNet:

@@ -138,33 +138,43 @@ class MixFormerV2Net(nn.Module):
 
 
 class CachedTemplates(nn.Module):
-    """The same network with the templates' per-block keys/values cached (torch backend)."""
+    """The same network with the templates' per-block keys/values cached (torch backend). It
+    follows backends.torch_graphs.TemplateCached, so CUDA graphs keep the cache on the device."""
+
+    template_inputs = ("template", "online_template")
 
     def __init__(self, net: MixFormerV2Net) -> None:
         super().__init__()
         self.net = net
         self._key: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._kv: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._kv: tuple[torch.Tensor, ...] = ()
         self.template_passes = 0  # how often the template half ran (for tests/benchmarks)
 
-    @torch.no_grad()
-    def _encode_templates(self, template, online_template) -> None:
+    def encode_templates(
+        self, template: torch.Tensor, online_template: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        """Each block's template keys and values, flat: (k0, v0, k1, v1, ...)."""
         x_t = self.net.backbone.template_tokens(template, online_template)
-        self._kv = []
+        kv: list[torch.Tensor] = []
         for blk in self.net.backbone.blocks:
             x_t, k, v = blk.template_only(x_t)
-            self._kv.append((k, v))
-        self._key = (template.clone(), online_template.clone())
-        self.template_passes += 1
+            kv += [k, v]
+        return tuple(kv)
+
+    def track(self, kv: tuple[torch.Tensor, ...], search: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        x = self.net.backbone.search_tokens(search)
+        for i, blk in enumerate(self.net.backbone.blocks):
+            x = blk.search_only(x, kv[2 * i], kv[2 * i + 1])
+        return self.net.heads(x[:, -4:])
 
     def forward(self, template, online_template, search):
         key = self._key
         if key is None or not (torch.equal(key[0], template) and torch.equal(key[1], online_template)):
-            self._encode_templates(template, online_template)
-        x = self.net.backbone.search_tokens(search)
-        for blk, (k, v) in zip(self.net.backbone.blocks, self._kv, strict=True):
-            x = blk.search_only(x, k, v)
-        return self.net.heads(x[:, -4:])
+            with torch.no_grad():
+                self._kv = self.encode_templates(template, online_template)
+            self._key = (template.clone(), online_template.clone())
+            self.template_passes += 1
+        return self.track(self._kv, search)
 
 
 def build_mixformerv2(variant: str) -> MixFormerV2Net:
