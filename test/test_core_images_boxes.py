@@ -41,6 +41,21 @@ def test_packed_yuv_encodings(encoding):
     assert np.abs(out.astype(int) - rgb).max() <= 8  # 4:2:2 chroma subsampling
 
 
+@pytest.mark.parametrize("pattern", ["rggb", "bggr", "gbrg", "grbg"])
+def test_bayer_mosaics_demosaic_to_the_scene(pattern):
+    """A machine-vision camera's mosaic comes back as the colours it sampled (cv_bridge's pattern
+    mapping); decoding it as another pattern swaps colours."""
+    rgb = np.zeros((8, 16, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 120, 40  # a flat colour demosaics exactly
+    data, step = encode_raw(rgb, f"bayer_{pattern}8")
+    assert step == 16
+    out = decode_raw(data, 16, 8, step, f"bayer_{pattern}8")
+    assert np.abs(out[2:-2, 2:-2].astype(int) - rgb[2:-2, 2:-2]).max() <= 1
+    other = {"rggb": "bggr", "bggr": "rggb", "gbrg": "grbg", "grbg": "gbrg"}[pattern]
+    swapped = decode_raw(data, 16, 8, step, f"bayer_{other}8")
+    assert abs(int(swapped[4, 8, 0]) - 40) <= 1 and abs(int(swapped[4, 8, 2]) - 200) <= 1
+
+
 def test_uyvy_and_yuy2_byte_orders_differ():
     rgb = smooth_frame()
     data, step = encode_raw(rgb, "yuv422")
@@ -55,18 +70,19 @@ def test_padded_rows_are_skipped():
     np.testing.assert_array_equal(decode_raw(padded, 16, 8, step + 4, "rgb8"), rgb)
 
 
-def test_mono16_takes_high_byte():
-    values = np.full((2, 4), 0x1234, dtype="<u2")
-    out = decode_raw(values.tobytes(), 4, 2, 8, "mono16")
-    assert out[0, 0, 0] == 0x12
-    out_be = decode_raw(values.astype(">u2").tobytes(), 4, 2, 8, "mono16", is_bigendian=True)
-    assert out_be[0, 0, 0] == 0x12
+def test_mono16_scales_like_cv_bridge():
+    """16 bits -> 8 bits as cv_bridge's convertTo(CV_8U, 255/65535): rounded, both byte orders."""
+    values = np.array([[0, 0x00FF, 0x1234, 0xFFFF]], dtype="<u2")
+    expected = [0, 1, 18, 255]  # 0x00FF * 255/65535 = 0.992: rounded, not truncated (>> 8 gives 0)
+    assert list(decode_raw(values.tobytes(), 4, 1, 8, "mono16")[0, :, 0]) == expected
+    big = decode_raw(values.astype(">u2").tobytes(), 4, 1, 8, "mono16", is_bigendian=True)
+    assert list(big[0, :, 0]) == expected
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"encoding": "bayer_rggb8"}, "unsupported image encoding"),
+        ({"encoding": "32FC1"}, "unsupported image encoding"),
         ({"width": 0, "height": 0, "step": 0, "data": b""}, "zero-size image"),
         ({"step": 16 * 3 - 1}, "smaller than width"),
         ({"data": bytes(16 * 3 * 8 - 1)}, "does not match height x step"),

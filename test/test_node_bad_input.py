@@ -53,8 +53,8 @@ def assert_image_rejected(t, msg, expected: str) -> None:
 
 def test_unknown_encoding(tracker):
     _, msg = next_image()
-    msg.encoding = "bayer_rggb8"
-    assert_image_rejected(tracker, msg, "unsupported image encoding 'bayer_rggb8'")
+    msg.encoding = "32FC1"  # a depth image on the camera topic
+    assert_image_rejected(tracker, msg, "unsupported image encoding '32FC1'")
 
 
 def test_data_length_not_matching_height_times_step(tracker):

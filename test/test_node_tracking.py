@@ -246,3 +246,17 @@ def test_detector_hand_off_via_init_detection(start_tracker):
 
 def _stamp(status: TrackerStatus) -> int:
     return status.header.stamp.sec * 10**9 + status.header.stamp.nanosec
+
+
+@pytest.mark.parametrize("encoding", ["bayer_rggb8", "bayer_grbg8"])
+def test_tracks_a_machine_vision_camera_sending_bayer_mosaics(start_tracker, encoding):
+    """Industrial cameras publish the raw Bayer mosaic; the node demosaics it (no image_proc)."""
+    t = start_tracker(image_qos_reliability="reliable")
+    assert t.send_and_wait(image(0, encoding=encoding)).state == TrackerStatus.IDLE
+    assert t.init(SCENE.truth(0), frame_stamp_ns(0)).success
+    ious = []
+    for i in range(1, 30):
+        status = t.send_and_wait(image(i, encoding=encoding))
+        ious.append(iou(status_box(status), clip_to_image(SCENE.truth(i), SIZE)))
+    assert np.mean(np.array(ious) > 0.5) >= 0.9, ious
+    assert t.diagnostics()["rejected_frames"] == "0"

@@ -6,6 +6,8 @@ before anything is allocated, so a frame that declares 30000 x 30000 pixels cost
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -32,21 +34,49 @@ def check_pixel_budget(width: int, height: int, max_pixels: int = DEFAULT_MAX_IM
         )
 
 
-# encoding -> (bytes per pixel, conversion to RGB or None for plain channel copies)
-_RAW_ENCODINGS: dict[str, tuple[int, int | None]] = {
-    "rgb8": (3, None),
-    "bgr8": (3, cv2.COLOR_BGR2RGB),
-    "8UC3": (3, cv2.COLOR_BGR2RGB),  # cv_bridge treats 8UC3 as BGR
-    "rgba8": (4, cv2.COLOR_RGBA2RGB),
-    "bgra8": (4, cv2.COLOR_BGRA2RGB),
-    "8UC4": (4, cv2.COLOR_BGRA2RGB),
-    "mono8": (1, cv2.COLOR_GRAY2RGB),
-    "8UC1": (1, cv2.COLOR_GRAY2RGB),
-    "mono16": (2, cv2.COLOR_GRAY2RGB),
-    "yuv422": (2, cv2.COLOR_YUV2RGB_UYVY),  # ROS "yuv422" is UYVY byte order
-    "uyvy": (2, cv2.COLOR_YUV2RGB_UYVY),
-    "yuv422_yuy2": (2, cv2.COLOR_YUV2RGB_YUY2),
-    "yuyv": (2, cv2.COLOR_YUV2RGB_YUY2),
+@dataclass(frozen=True)
+class RawLayout:
+    """How a sensor_msgs/Image encoding stores a pixel, and its conversion to RGB (None: the
+    channels are R, G, B already). 16-bit data is converted at 16 bits, then scaled to 8 bits with
+    rounding (255/65535), as cv_bridge's conversion to rgb8 does."""
+
+    channels: int
+    depth: int  # bytes per channel
+    to_rgb: int | None
+
+    @property
+    def bytes_per_pixel(self) -> int:
+        return self.channels * self.depth
+
+
+# cv_bridge's meanings: 8UCn is BGR(A); OpenCV names Bayer patterns by the second row's second and
+# third pixels, so ROS bayer_rggb is OpenCV's BayerBG (and so on).
+_RAW_ENCODINGS: dict[str, RawLayout] = {
+    "rgb8": RawLayout(3, 1, None),
+    "bgr8": RawLayout(3, 1, cv2.COLOR_BGR2RGB),
+    "8UC3": RawLayout(3, 1, cv2.COLOR_BGR2RGB),
+    "rgba8": RawLayout(4, 1, cv2.COLOR_RGBA2RGB),
+    "bgra8": RawLayout(4, 1, cv2.COLOR_BGRA2RGB),
+    "8UC4": RawLayout(4, 1, cv2.COLOR_BGRA2RGB),
+    "mono8": RawLayout(1, 1, cv2.COLOR_GRAY2RGB),
+    "8UC1": RawLayout(1, 1, cv2.COLOR_GRAY2RGB),
+    "mono16": RawLayout(1, 2, cv2.COLOR_GRAY2RGB),
+    "rgb16": RawLayout(3, 2, None),
+    "bgr16": RawLayout(3, 2, cv2.COLOR_BGR2RGB),
+    "rgba16": RawLayout(4, 2, cv2.COLOR_RGBA2RGB),
+    "bgra16": RawLayout(4, 2, cv2.COLOR_BGRA2RGB),
+    "yuv422": RawLayout(2, 1, cv2.COLOR_YUV2RGB_UYVY),  # ROS "yuv422" is UYVY byte order
+    "uyvy": RawLayout(2, 1, cv2.COLOR_YUV2RGB_UYVY),
+    "yuv422_yuy2": RawLayout(2, 1, cv2.COLOR_YUV2RGB_YUY2),
+    "yuyv": RawLayout(2, 1, cv2.COLOR_YUV2RGB_YUY2),
+    "bayer_rggb8": RawLayout(1, 1, cv2.COLOR_BayerBG2RGB),
+    "bayer_bggr8": RawLayout(1, 1, cv2.COLOR_BayerRG2RGB),
+    "bayer_gbrg8": RawLayout(1, 1, cv2.COLOR_BayerGR2RGB),
+    "bayer_grbg8": RawLayout(1, 1, cv2.COLOR_BayerGB2RGB),
+    "bayer_rggb16": RawLayout(1, 2, cv2.COLOR_BayerBG2RGB),
+    "bayer_bggr16": RawLayout(1, 2, cv2.COLOR_BayerRG2RGB),
+    "bayer_gbrg16": RawLayout(1, 2, cv2.COLOR_BayerGR2RGB),
+    "bayer_grbg16": RawLayout(1, 2, cv2.COLOR_BayerGB2RGB),
 }
 
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_RAW_ENCODINGS)
@@ -69,7 +99,7 @@ def check_raw(
     if width <= 0 or height <= 0:
         raise ImageDecodeError(f"zero-size image ({width}x{height})")
     check_pixel_budget(width, height, max_pixels)
-    bpp = _RAW_ENCODINGS[encoding][0]
+    bpp = _RAW_ENCODINGS[encoding].bytes_per_pixel
     row_bytes = width * bpp
     if step < row_bytes:
         raise ImageDecodeError(
@@ -82,6 +112,8 @@ def check_raw(
         )
     if encoding in _YUV_ENCODINGS and width % 2:
         raise ImageDecodeError(f"{encoding} needs an even width, got {width}")
+    if encoding.startswith("bayer_") and (width < 2 or height < 2):
+        raise ImageDecodeError(f"{encoding} needs at least 2x2 pixels, got {width}x{height}")
 
 
 def decode_raw(
@@ -96,18 +128,21 @@ def decode_raw(
     """Convert the fields of a sensor_msgs/Image into a C-contiguous RGB uint8 array."""
     buf = np.frombuffer(data, dtype=np.uint8)
     check_raw(buf.size, width, height, step, encoding, max_pixels)
-    bpp, conversion = _RAW_ENCODINGS[encoding]
-    row_bytes = width * bpp
-    rows = buf.reshape(height, step)[:, :row_bytes]
-    if encoding == "mono16":
-        pixels = rows.reshape(height, width, 2).view(">u2" if is_bigendian else "<u2")[..., 0]
-        return np.ascontiguousarray(cv2.cvtColor((pixels >> 8).astype(np.uint8), conversion))
-    pixels = rows.reshape(height, width, bpp)
-    if conversion is None:
-        return np.ascontiguousarray(pixels)
-    if bpp == 1:
+    layout = _RAW_ENCODINGS[encoding]
+    rows = buf.reshape(height, step)[:, : width * layout.bytes_per_pixel]
+    if layout.depth == 2:
+        order = ">u2" if is_bigendian else "<u2"
+        pixels = rows.reshape(height, width * layout.channels * 2).view(order).astype(np.uint16)
+    else:
+        pixels = rows
+    pixels = pixels.reshape(height, width, layout.channels)
+    if layout.channels == 1:
         pixels = pixels[..., 0]
-    return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
+    if layout.to_rgb is not None:
+        pixels = cv2.cvtColor(np.ascontiguousarray(pixels), layout.to_rgb)
+    if layout.depth == 2:
+        pixels = cv2.convertScaleAbs(pixels, alpha=255.0 / 65535.0)
+    return np.ascontiguousarray(pixels)
 
 
 def compressed_size(
@@ -163,6 +198,7 @@ def encode_raw(rgb: np.ndarray, encoding: str) -> tuple[bytes, int]:
         "uyvy": lambda f: _rgb_to_packed_yuv(f, uyvy=True),
         "yuv422_yuy2": lambda f: _rgb_to_packed_yuv(f, uyvy=False),
         "yuyv": lambda f: _rgb_to_packed_yuv(f, uyvy=False),
+        **{f"bayer_{p}8": (lambda f, p=p: _rgb_to_bayer(f, p)) for p in ("rggb", "bggr", "gbrg", "grbg")},
     }
     if encoding not in forward:
         raise ImageDecodeError(f"cannot encode to '{encoding}'")
@@ -184,3 +220,14 @@ def _rgb_to_packed_yuv(rgb: np.ndarray, uyvy: bool) -> np.ndarray:
     for i, plane in enumerate(order):
         packed[..., i] = plane
     return np.clip(np.rint(packed), 0, 255).astype(np.uint8).reshape(h, w * 2)
+
+
+def _rgb_to_bayer(rgb: np.ndarray, pattern: str) -> np.ndarray:
+    """RGB -> one Bayer mosaic (what a machine-vision camera sends): `pattern` names the colours
+    of the top-left 2x2 cell row by row, e.g. rggb."""
+    out = np.empty(rgb.shape[:2], dtype=np.uint8)
+    channel = {"r": 0, "g": 1, "b": 2}
+    for i, colour in enumerate(pattern):
+        dy, dx = divmod(i, 2)
+        out[dy::2, dx::2] = rgb[dy::2, dx::2, channel[colour]]
+    return out

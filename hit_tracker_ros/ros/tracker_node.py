@@ -47,6 +47,7 @@ from ..core.types import TrackState
 from .camera_info import camera_model
 from .conversions import bbox_to_xywh, image_size, image_to_rgb, make_detection, rgb_to_image, stamp_to_ns
 from .init_inputs import candidates, detection_label, point_box
+from .input_qos import IncompatibleQos, overridable
 from .managed_node import ManagedNode
 from .node_main import spin_node
 from .parameters import PARAMETERS
@@ -107,6 +108,7 @@ class TrackerNode(ManagedNode):
         self._last_box: np.ndarray | None = None  # of the most recent track (nearest_previous)
         self.config_error = ""
         self._last_error = ""
+        self._incompatible_qos = IncompatibleQos(self.get_logger())
         self._counts = dict.fromkeys(
             (
                 "received",
@@ -178,17 +180,28 @@ class TrackerNode(ManagedNode):
 
     def activate(self) -> None:
         compressed = bool(self.get_parameter("use_compressed").value)
+        image_topic = self.resolve_topic_name("image/compressed" if compressed else "image")
+        camera_info_topic = self.resolve_topic_name("camera_info")
         self._subs = [
             self.create_subscription(
                 CompressedImage if compressed else Image,
-                "image/compressed" if compressed else "image",
+                image_topic,
                 self._on_image,
                 self._image_qos(),
+                event_callbacks=self._incompatible_qos.callbacks(image_topic),
+                qos_overriding_options=overridable(),
             ),
             self.create_subscription(Detection2D, "~/init_detection", self._on_init_detection, 10),
             self.create_subscription(Detection2DArray, "~/init_detections", self._on_init_detections, 10),
             self.create_subscription(PointStamped, "~/init_point", self._on_init_point, 10),
-            self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, self._image_qos()),
+            self.create_subscription(
+                CameraInfo,
+                camera_info_topic,
+                self._on_camera_info,
+                self._image_qos(),
+                event_callbacks=self._incompatible_qos.callbacks(camera_info_topic),
+                qos_overriding_options=overridable(),
+            ),
         ]
         self._last_stamp_ns = -1
         self._stamps.reset()
@@ -579,6 +592,9 @@ class TrackerNode(ManagedNode):
             summary = f"{lifecycle}, {self._state_name} on {self._backend}; {selection}"
         elif lifecycle != "active":
             level = DiagnosticStatus.WARN
+        elif self._incompatible_qos.events:  # first: it explains why no images arrive
+            level = DiagnosticStatus.WARN
+            summary = f"{lifecycle}, {self._state_name}; incompatible QoS on {self._incompatible_qos.last}"
         elif self._input_rate.rate() == 0.0:
             level, summary = (
                 DiagnosticStatus.WARN,
@@ -612,6 +628,7 @@ class TrackerNode(ManagedNode):
             "reacquired_by_detector": counts["reacquired"],
             "camera_info": self._camera_info_status,
             "max_image_pixels": self._max_pixels,
+            **self._incompatible_qos.diagnostics(),
         }
         for stage in STAGES:
             values[f"{stage}_ms"] = self._stage_ms[stage].summary()["median"]

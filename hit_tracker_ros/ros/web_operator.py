@@ -30,6 +30,7 @@ from ..core.stats import RateMeter
 from ..web.requests import InitRequest, PointRequest
 from ..web.server import OperatorServer, Outcome
 from .conversions import bbox_to_xywh, image_to_rgb, ns_to_time, stamp_to_ns, xywh_to_bbox
+from .input_qos import IncompatibleQos, overridable
 from .managed_node import ManagedNode
 from .node_main import spin_node
 from .status import make_diagnostics
@@ -73,6 +74,7 @@ class WebOperator(ManagedNode):
         self._running = threading.Event()
         self._frames_sent = RateMeter()
         self._video_error = ""
+        self._incompatible_qos = IncompatibleQos(self.get_logger())
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self._publish_diagnostics)
         self.start()
@@ -114,12 +116,15 @@ class WebOperator(ManagedNode):
     def activate(self) -> None:
         tracker = str(self._param("tracker")).rstrip("/")
         compressed = bool(self._param("use_compressed"))
+        image_topic = self.resolve_topic_name("image/compressed" if compressed else "image")
         self._subs = [
             self.create_subscription(
                 CompressedImage if compressed else Image,
-                "image/compressed" if compressed else "image",
+                image_topic,
                 self._on_image,
                 qos_profile_sensor_data,
+                event_callbacks=self._incompatible_qos.callbacks(image_topic),
+                qos_overriding_options=overridable(),
             ),
             self.create_subscription(TrackerStatus, f"{tracker}/status", self._on_status, 10),
         ]
@@ -271,12 +276,18 @@ class WebOperator(ManagedNode):
         summary = (
             self.config_error or f"{self.lifecycle}, page on {self._param('bind')}:{self._param('port')}"
         )
+        if not self.config_error and self._incompatible_qos.events:
+            level, summary = (
+                DiagnosticStatus.WARN,
+                f"{summary}; incompatible QoS on {self._incompatible_qos.last}",
+            )
         values = {
             "lifecycle_state": self.lifecycle,
             "video_fps": self._frames_sent.rate(),
             "video_error": self._video_error,
             "token_required": bool(self._param("token")),
             **counts,
+            **self._incompatible_qos.diagnostics(),
         }
         name = f"{self.get_fully_qualified_name()}: web operator"
         self._diag_pub.publish(
