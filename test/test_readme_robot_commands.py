@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -218,7 +219,7 @@ def wait_for_daemon(nodes: set[str], cwd: Path, timeout: float = 30.0) -> None:
 
 def run_command(command: str, cwd: Path) -> tuple[str, bool]:
     """(output, ran to completion): a command that keeps running (topic echo) is ended with Ctrl-C
-    after STREAM_S."""
+    after STREAM_S; one that ignores Ctrl-C too is killed."""
     process = subprocess.Popen(
         ["bash", "-c", command],
         cwd=cwd,
@@ -232,8 +233,19 @@ def run_command(command: str, cwd: Path) -> tuple[str, bool]:
         return output, process.returncode == 0
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGINT)
+    try:
         output, _ = process.communicate(timeout=20)
-        return output, False
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+    return output, False
+
+
+def answered_then_hung(command: str, output: str) -> bool:
+    """Kilted's `ros2 service call` printed our node's answer and then hung in rclpy's shutdown
+    (seen once in a CI run on a loaded 2-core machine; the CLI's exit, not our node): the
+    command did its job, so the node's behaviour is still checked on the printed response."""
+    return command.startswith("ros2 service call") and "response:" in output
 
 
 pytestmark = [pytest.mark.ros, pytest.mark.skipif(shutil.which("ros2") is None, reason=NO_TOOLS)]
@@ -278,6 +290,9 @@ def test_readme_command(session: Session, camera, workdir):
             if command.startswith("ros2 topic echo"):
                 assert "---" in output and not completed, f"{command}\n{output[-3000:]}"
             else:
+                if not completed and answered_then_hung(command, output):
+                    warnings.warn(f"the ros2 CLI answered but did not exit: {command}", stacklevel=1)
+                    completed = True
                 assert completed and not FAILURE.search(output), f"{command}\n{output[-3000:]}"
             if "/init " in command:
                 assert "success=True" in output, output
