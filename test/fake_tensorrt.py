@@ -140,6 +140,9 @@ def fake_tensorrt(
         def get_tensor_mode(self, name):
             return trt.TensorIOMode.INPUT if name in INPUTS else trt.TensorIOMode.OUTPUT
 
+        def get_tensor_shape(self, name):
+            return engine_shapes()[name]
+
         def get_tensor_dtype(self, name):
             return trt.DataType.INT64 if name == "count" else trt.DataType.FLOAT
 

@@ -288,6 +288,49 @@ def test_runner_orders_its_stream_after_the_callers_and_binds_int64_outputs(trt)
     ]
 
 
+def test_the_engine_profile_spans_batch_1_to_max_batch(trt, tmp_path, monkeypatch):
+    """Several targets and re-acquisition windows run as one batch: the engine's optimization
+    profile allows batch 1 (optimized for one target) to max_batch, keeps the family's own
+    dynamic axes (E.T.Track's 256/288 px search, here 8/12), and an engine built for another
+    max_batch is another engine."""
+    spec = box_spec(tmp_path)
+    spec.tensorrt_profile["search"] = ([1, 3, 8, 8], [1, 3, 8, 8], [1, 3, 12, 12])
+    profile = backends_build.engine_profile(spec, 6)
+    assert profile["template"] == ([1, 3, 4, 4], [1, 3, 4, 4], [6, 3, 4, 4])
+    assert profile["search"] == ([1, 3, 8, 8], [1, 3, 8, 8], [6, 3, 12, 12])
+    fake = trt("10.3.0")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda: (8, 7))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda: "Orin")
+    (tmp_path / "m.onnx").write_bytes(b"onnx")
+    tensorrt_runner.build_engine(tmp_path / "m.onnx", "fp32", profile=profile)
+    assert ("profile", profile) in fake.calls
+
+    def key(max_batch: int) -> EngineKey:
+        shapes = {n: [list(p) for p in s] for n, s in backends_build.engine_profile(spec, max_batch).items()}
+        return tensorrt_runner.engine_key(tmp_path / "m.onnx", "fp32", shapes, {})
+
+    assert key(1) != key(6) and key(6) == key(6)
+
+
+class ProfiledEngine:
+    """What profile_max_batch reads from a deserialized engine: a dynamic batch axis (-1) and
+    its first profile's (min, opt, max), or a static batch."""
+
+    def __init__(self, shape: tuple[int, ...], profile_max: int) -> None:
+        self.shape, self.profile_max = shape, profile_max
+
+    def get_tensor_shape(self, name):
+        return self.shape
+
+    def get_tensor_profile_shape(self, name, profile_index):
+        return [(1, 3, 8, 8), (1, 3, 8, 8), (self.profile_max, 3, 8, 8)]
+
+
+def test_the_runner_batch_limit_is_the_profile_maximum():
+    assert tensorrt_runner.profile_max_batch(ProfiledEngine((-1, 3, 8, 8), 9), "search") == 9
+    assert tensorrt_runner.profile_max_batch(ProfiledEngine((1, 3, 8, 8), 9), "search") == 1  # static
+
+
 def test_one_tensorrt_logger_per_process(trt, tmp_path):
     fake = trt("10.3.0")
     (tmp_path / "m.onnx").write_bytes(b"onnx")

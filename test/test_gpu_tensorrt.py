@@ -111,3 +111,34 @@ def test_engines_build_verify_cache_and_run(variant, checkpoints, tmp_path):
         extra = json.dumps({k: v for k, v in r.items() if k != "fps"})
         print(f"{variant:10s} {name:24s} {r['fps']:8.1f} FPS  {extra}")
     assert np.isfinite([r["fps"] for r in row.values()]).all()
+
+
+def test_a_batch_of_targets_equals_batch_1_in_one_engine(checkpoints, tmp_path):
+    """Several targets in one call (optimization profile 1..max_batch): each row of a batched
+    TensorRT FP32 run equals the batch-1 run of the same engine (never run: no TensorRT machine
+    has been available; tolerance chosen for FP32 tactic differences between batch sizes)."""
+    from hit_tracker_ros import build_tracker
+    from hit_tracker_ros.core.synthetic import SyntheticScene
+
+    frame = SyntheticScene().frame(1)
+    tracker = build_tracker(
+        "hit_tiny",
+        checkpoint=checkpoints["hit_tiny"],
+        backend="tensorrt",
+        engine_cache_dir=str(tmp_path / "engines"),
+        trt_precision="fp32",
+        max_batch=4,
+    )
+    assert tracker.runner.max_batch == 4, tracker.backend_info
+    feeds = []
+    for box in ([120.0, 43.0, 40.0, 32.0], [30.0, 150.0, 36.0, 30.0], [230.0, 120.0, 44.0, 36.0]):
+        single = tracker.spawn()
+        single.initialize(frame, box)
+        feeds.append(single.plan(frame).feeds)
+    batched = tracker.runner.run({n: np.concatenate([f[n] for f in feeds]) for n in feeds[0]})
+    for i, feed in enumerate(feeds):
+        for name, value in tracker.runner.run(feed).items():
+            scale = max(1.0, float(np.abs(value).max()))
+            np.testing.assert_allclose(
+                batched[name][i : i + 1], value, atol=1e-4 * scale, rtol=0, err_msg=name
+            )

@@ -57,9 +57,15 @@ def onnx_path(checkpoint: Path, name: str, static_weights: bool = False) -> Path
     return checkpoint.with_name(f"{checkpoint.name}.{name}{'.static' if static_weights else ''}.onnx")
 
 
+# What an export of ours contains: bump with any change, so exports made by older code are redone.
+# 2: a dynamic batch axis (several targets, re-acquisition windows).
+EXPORT_RECIPE = 2
+
+
 def write_export_meta(out: Path, name: str, checkpoint: Path, static_weights: bool, diffs: dict) -> None:
     meta = {
         "variant": name,
+        "export_recipe": EXPORT_RECIPE,
         "checkpoint_sha256": sha256_file(checkpoint),
         "static_weights": static_weights,
         "max_abs_diff_vs_torch": diffs,
@@ -81,6 +87,7 @@ def onnx_for(network: NetworkSpec, static_weights: bool = False) -> Path:
         if (
             meta.get("checkpoint_sha256") == sha256_file(network.checkpoint)
             and meta.get("variant") == network.name
+            and meta.get("export_recipe") == EXPORT_RECIPE
         ):
             return out
     diffs = network.export(out, static_weights)
@@ -135,13 +142,13 @@ def _tensorrt(network: NetworkSpec, options: BackendOptions, precision: str) -> 
     path = onnx_for(network, static_weights=True)
     dla_core = options.trt_dla_core if precision == "fp16" else -1
     builder = {"workspace_mb": options.trt_workspace_mb, "dla_core": dla_core}
-    shapes = {name: list(shape) for name, shape in network.input_shapes.items()}
-    shapes.update({name: list(profile) for name, profile in network.tensorrt_profile.items()})
+    profile = engine_profile(network, options.max_batch)
+    shapes = {name: [list(p) for p in shapes] for name, shapes in profile.items()}
     key = engine_key(path, precision, shapes, builder)
     runner, entry = EngineCache(options.engine_cache_dir).get_or_build(
         path.name,
         key,
-        lambda: build_engine(path, precision, options.trt_workspace_mb, dla_core, network.tensorrt_profile),
+        lambda: build_engine(path, precision, options.trt_workspace_mb, dla_core, profile),
         lambda data: load_engine(data, precision, dla_core),
     )
     return Built(runner, entry)
@@ -156,6 +163,17 @@ def _ort_tensorrt(network: NetworkSpec, options: BackendOptions, precision: str)
     return OnnxRunner(
         path, ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"), ep_options
     )
+
+
+def engine_profile(network: NetworkSpec, max_batch: int) -> dict[str, tuple[list[int], ...]]:
+    """TensorRT optimization profile (min, opt, max shape) of every input: batch 1 to
+    `max_batch` (optimized for 1: one target), and the family's own dynamic axes (E.T.Track's
+    search sizes)."""
+    profile = {}
+    for name, shape in network.input_shapes.items():
+        low, opt, high = network.tensorrt_profile.get(name, (list(shape),) * 3)
+        profile[name] = ([1, *low[1:]], [1, *opt[1:]], [max(max_batch, 1), *high[1:]])
+    return profile
 
 
 def tensorrt_precisions(options: BackendOptions) -> tuple[str, ...]:
@@ -190,10 +208,11 @@ def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candi
         _torch_unavailable(network, gpu, graphs=options.cuda_graphs),
         lambda: graph_runner(network, gpu, options.fp16),
     )
+    batch_form = options.max_batch > 1  # E.T.Track: the form that batches (onnx_for)
     out["onnxruntime-cuda"] = Candidate(
         "onnxruntime-cuda",
         _ort_provider("CUDAExecutionProvider"),
-        lambda: OnnxRunner(onnx_for(network), ("CUDAExecutionProvider", "CPUExecutionProvider")),
+        lambda: OnnxRunner(onnx_for(network, batch_form), ("CUDAExecutionProvider", "CPUExecutionProvider")),
     )
     out["torch-cuda"] = Candidate(
         "torch-cuda", _torch_unavailable(network, gpu), lambda: torch_runner(network, gpu, options.fp16)
@@ -201,7 +220,7 @@ def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candi
     out["onnxruntime"] = Candidate(
         "onnxruntime",
         _ort_provider("CPUExecutionProvider"),
-        lambda: OnnxRunner(onnx_for(network), ("CPUExecutionProvider",)),
+        lambda: OnnxRunner(onnx_for(network, batch_form), ("CPUExecutionProvider",)),
         verify=False,
     )
     out["torch"] = Candidate(

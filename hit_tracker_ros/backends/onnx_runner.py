@@ -39,6 +39,8 @@ class OnnxRunner:
         if self.providers[0] != chosen[0]:
             raise RuntimeError(f"ONNX Runtime did not start {chosen[0]}; it runs {self.providers}")
         self.output_names = tuple(o.name for o in self.session.get_outputs())
+        batch = self.session.get_inputs()[0].shape[0]  # an int: fixed; a name or None: dynamic
+        self.max_batch = batch if isinstance(batch, int) else 1 << 16
         provider = self.providers[0].replace("ExecutionProvider", "").lower()
         self.backend = "onnxruntime" if provider == "cpu" else f"onnxruntime-{provider}"
 

@@ -27,6 +27,13 @@ class BackendOptions:
     trt_dla_core: int = field(
         default=-1, metadata={"help": "DLA core for the TensorRT engine (Jetson AGX/NX; -1: GPU only)"}
     )
+    max_batch: int = field(
+        default=1,
+        metadata={
+            "help": "largest batch (targets plus re-acquisition windows) the backend runs at once: "
+            "the TensorRT profile's maximum (the node and build_multi_tracker raise it as needed)"
+        },
+    )
     min_verification_iou: float = field(
         default=0.98, metadata={"help": "accelerated backends whose boxes agree less with FP32 are refused"}
     )
@@ -36,6 +43,8 @@ class BackendOptions:
             raise ValueError(f"trt_precision must be fp16 or fp32, got '{self.trt_precision}'")
         if not 0.0 <= self.min_verification_iou <= 1.0:
             raise ValueError(f"min_verification_iou must lie in [0, 1], got {self.min_verification_iou}")
+        if self.max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
         if self.trt_workspace_mb < 0:
             raise ValueError(f"trt_workspace_mb must be >= 0, got {self.trt_workspace_mb}")
         if self.trt_dla_core >= 0 and self.trt_precision != "fp16":

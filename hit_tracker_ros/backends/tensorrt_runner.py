@@ -198,6 +198,14 @@ def set_input_shapes(context, shapes: dict[str, tuple[int, ...]]) -> None:
             )
 
 
+def profile_max_batch(engine, name: str) -> int:
+    """The largest batch the engine's first optimization profile allows (static engines: their batch)."""
+    shape = engine.get_tensor_shape(name)
+    if shape[0] >= 0:
+        return int(shape[0])
+    return int(engine.get_tensor_profile_shape(name, 0)[2][0])
+
+
 class CudaDevice:
     """What the runner needs from CUDA, through torch (the tests give a recording stand-in where
     no GPU exists)."""
@@ -241,6 +249,7 @@ class TensorRTRunner:
         self.inputs: dict = {}
         self.outputs: dict = {}
         self._shapes: dict[str, tuple[int, ...]] = {}
+        self.max_batch = profile_max_batch(engine, self.input_names[0])
 
     def _bind(self, shapes: dict[str, tuple[int, ...]]) -> None:
         """(Re)allocate device buffers for these input shapes (dynamic axes resolved by the context)."""

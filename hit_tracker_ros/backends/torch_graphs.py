@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-MAX_GRAPH_SETS = 4
+MAX_GRAPH_SETS = 8
 WARMUP_RUNS = 3  # on a side stream before capture (cuDNN/cuBLAS choose their kernels)
 # graph replay vs eager on the capture inputs: the same kernels, so only nondeterministic
 # reductions may differ
@@ -120,6 +120,7 @@ class CudaGraphRunner:
         self.template_names = tuple(net.template_inputs) if split else ()
         self.search_names = tuple(n for n in input_names if n not in self.template_names)
         self._sets: OrderedDict[tuple, _GraphSet] = OrderedDict()
+        self.max_batch = 1 << 16
         self.captures = 0  # graph sets captured (tests, diagnostics)
         self.template_encodes = 0  # template-graph replays
         self.backend = "torch-cuda-graph" + ("-fp16" if fp16 else "")
@@ -161,8 +162,18 @@ class CudaGraphRunner:
         pairs = zip(self.template_names, graph_set.template, strict=True)
         return not all(np.array_equal(inputs[name], old) for name, old in pairs)
 
-    @torch.no_grad()
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A batch of n > 1 is padded to the next power of two (repeating its last row), so that
+        varying numbers of targets and windows share a few graph sets."""
+        n = next(iter(inputs.values())).shape[0]
+        padded = 1 << (n - 1).bit_length()
+        if padded == n:
+            return self._run(inputs)
+        fill = {k: np.concatenate([v, np.repeat(v[-1:], padded - n, axis=0)]) for k, v in inputs.items()}
+        return {k: v[:n] for k, v in self._run(fill).items()}
+
+    @torch.no_grad()
+    def _run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         key = tuple(tuple(inputs[n].shape) for n in self.input_names)
         graph_set = self._sets.get(key)
         if graph_set is None:

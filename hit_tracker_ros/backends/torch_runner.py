@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+UNLIMITED_BATCH = 1 << 16  # PyTorch modules take any batch
+
 
 class TorchRunner:
     """Runs an nn.Module whose forward takes the inputs positionally and returns a tuple."""
@@ -25,6 +27,7 @@ class TorchRunner:
         self.dtype = torch.float16 if fp16 else torch.float32
         self.net = net.to(self.device, self.dtype).eval()
         self.input_names, self.output_names = input_names, output_names
+        self.max_batch = UNLIMITED_BATCH
         self.backend = "torch" + ("-cuda" if self.device.type == "cuda" else "") + ("-fp16" if fp16 else "")
 
     @torch.inference_mode()

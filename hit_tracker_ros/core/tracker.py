@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,6 +14,20 @@ from .timing import StageTimer
 from .types import TrackResult, TrackState
 
 DEFAULT_SCORE_THRESHOLD = 0.25
+
+# network outputs (None: the step needed none) -> ([x, y, w, h], score)
+Completion = Callable[[dict | None], tuple[np.ndarray, float]]
+
+
+@dataclass
+class Step:
+    """A planned step: the feeds of the one network call it needs (batch 1; None: none), and how
+    the outputs become a box and a score."""
+
+    feeds: dict[str, np.ndarray] | None
+    complete: Completion
+    timer: StageTimer
+    image_size: tuple[int, int]
 
 
 class FrameSizeError(ValueError):
@@ -71,8 +87,9 @@ class Tracker(ABC):
         self._state = TrackState.TRACKING
         return start_box
 
-    def track(self, frame: np.ndarray) -> TrackResult:
-        """Locate the target in the next frame."""
+    def plan(self, frame: np.ndarray) -> Step:
+        """The first half of `track`: validate the frame and prepare what the network needs. A
+        caller that batches several trackers runs the feeds of many plans in one call."""
         if self._state == TrackState.IDLE:
             raise RuntimeError("track() called before initialize()")
         frame = check_frame(frame)
@@ -83,14 +100,60 @@ class Tracker(ABC):
                 f"{self._image_size[0]}x{self._image_size[1]}"
             )
         timer = StageTimer()
-        box, score = self._track(frame, timer)
-        box = clip_to_image(np.asarray(box, dtype=np.float64), size)
+        feeds, complete = self._plan(frame, timer)
+        return Step(feeds, complete, timer, size)
+
+    def finish(self, step: Step, outputs: dict[str, np.ndarray] | None = None) -> TrackResult:
+        """The second half: the box from the network outputs (None when the plan had no feeds),
+        clipped, and the state from the score (with hysteresis)."""
+        box, score = step.complete(outputs)
+        box = clip_to_image(np.asarray(box, dtype=np.float64), step.image_size)
         score = float(np.clip(score, 0.0, 1.0)) if np.isfinite(score) else 0.0
         needed = self.score_threshold
         if self._state == TrackState.LOST:
             needed = max(self.recover_threshold, self.score_threshold)
         self._state = TrackState.TRACKING if score >= needed else TrackState.LOST
-        return TrackResult(box=box, score=score, state=self._state, timings_ms=timer.times_ms)
+        return TrackResult(box=box, score=score, state=self._state, timings_ms=step.timer.times_ms)
+
+    def track(self, frame: np.ndarray) -> TrackResult:
+        """Locate the target in the next frame."""
+        step = self.plan(frame)
+        outputs = self.run_batch([step.feeds], step.timer)[0] if step.feeds is not None else None
+        return self.finish(step, outputs)
+
+    def run_batch(self, feeds: list[dict[str, np.ndarray]], timer: StageTimer) -> list[dict[str, np.ndarray]]:
+        """Network outputs for each of `feeds` (network trackers; batched where the backend can)."""
+        raise NotImplementedError(f"{self.model} has no network to run")
+
+    def plan_window(self, frame: np.ndarray, box: np.ndarray) -> Step:
+        """Score a search window centred on `box` (the target's size) for re-acquisition, without
+        touching the track: `finish_window` gives the box found there and its score."""
+        timer = StageTimer()
+        feeds, complete = self._plan_window(check_frame(frame), np.asarray(box, dtype=np.float64), timer)
+        return Step(feeds, complete, timer, (frame.shape[1], frame.shape[0]))
+
+    @staticmethod
+    def finish_window(step: Step, outputs: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, float]:
+        box, score = step.complete(outputs)
+        score = float(np.clip(score, 0.0, 1.0)) if np.isfinite(score) else 0.0
+        return clip_to_image(np.asarray(box, dtype=np.float64), step.image_size), score
+
+    def search_side(self, box: np.ndarray) -> float:
+        """Side in pixels of the image region one search window around `box` sees."""
+        return 4.0 * float(np.sqrt(max(box[2], 1.0) * max(box[3], 1.0)))
+
+    def relocate(self, frame: np.ndarray, box: np.ndarray) -> None:
+        """Move the running track to `box` (re-acquisition), keeping the target model; TRACKING."""
+        self._relocate(check_frame(frame), np.asarray(box, dtype=np.float64))
+        self._state = TrackState.TRACKING
+
+    def spawn(self) -> Tracker:
+        """Another tracker of the same model and settings, sharing what can be shared (a network
+        tracker's loaded network and backend), for one more target."""
+        clone = copy.copy(self)
+        clone.backend_info = dict(self.backend_info)
+        clone.reset()
+        return clone
 
     def reset(self) -> None:
         """Forget the target (state IDLE)."""
@@ -101,6 +164,20 @@ class Tracker(ABC):
     def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
         """Build the target model from `frame` (RGB) and the validated box."""
 
-    @abstractmethod
+    def _plan(self, frame: np.ndarray, timer: StageTimer) -> tuple[dict | None, Completion]:
+        """(feeds of one network call or None, what turns its outputs into ([x, y, w, h], score)).
+        Trackers without a network to batch implement `_track` instead."""
+        box, score = self._track(frame, timer)
+        return None, lambda _: (box, score)
+
     def _track(self, frame: np.ndarray, timer: StageTimer) -> tuple[np.ndarray, float]:
         """Return ([x, y, w, h], score in [0, 1]); time stages with `timer.stage(name)`."""
+        raise NotImplementedError
+
+    def _plan_window(
+        self, frame: np.ndarray, box: np.ndarray, timer: StageTimer
+    ) -> tuple[dict | None, Completion]:
+        raise NotImplementedError(f"{self.model} cannot re-acquire")
+
+    def _relocate(self, frame: np.ndarray, box: np.ndarray) -> None:
+        raise NotImplementedError(f"{self.model} cannot re-acquire")

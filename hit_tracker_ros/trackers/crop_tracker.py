@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..core.timing import StageTimer
-from ..core.tracker import DEFAULT_SCORE_THRESHOLD
+from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Completion
 from .crop import clip_box, map_box_back, normalize, sample_target
 from .network_tracker import NetworkTracker
 from .options import CropOptions
@@ -43,21 +43,46 @@ class CropTracker(NetworkTracker):
         self._template = normalize(crop)
         self._prev_box = [float(v) for v in box]
 
-    def _track(self, frame: np.ndarray, timer: StageTimer) -> tuple[np.ndarray, float]:
+    def _read(self, frame_size: tuple[int, int], around: list[float], resize_factor: float, outputs) -> tuple:
+        """(box clipped with the authors' margin, score) from the outputs of a search around `around`."""
         c = self.config
-        height, width = frame.shape[:2]
+        pred, score = self.decode(outputs)
+        mapped = map_box_back(pred * c.search_size / resize_factor, around, c.search_size, resize_factor)
+        return clip_box(mapped, frame_size[1], frame_size[0], margin=c.clip_margin), score
+
+    def _search(self, frame: np.ndarray, around: list[float], timer: StageTimer) -> tuple[dict, float]:
+        c = self.config
         with timer.stage("preprocess"):
-            crop, resize_factor = sample_target(frame, self._prev_box, c.search_factor, c.search_size)
-            search = normalize(crop)
-        out = self.infer(self.feeds(search), timer)
-        with timer.stage("postprocess"):
-            pred, score = self.decode(out)
-            mapped = map_box_back(
-                pred * c.search_size / resize_factor, self._prev_box, c.search_size, resize_factor
-            )
-            self._prev_box = clip_box(mapped, height, width, margin=c.clip_margin)
-            self.after_step(frame, score)
-        return np.array(self._prev_box, dtype=np.float64), score
+            crop, resize_factor = sample_target(frame, around, c.search_factor, c.search_size)
+            return self.feeds(normalize(crop)), resize_factor
+
+    def _plan(self, frame: np.ndarray, timer: StageTimer) -> tuple[dict, Completion]:
+        around = list(self._prev_box)
+        feeds, resize_factor = self._search(frame, around, timer)
+        size = (frame.shape[1], frame.shape[0])
+
+        def complete(outputs) -> tuple[np.ndarray, float]:
+            with timer.stage("postprocess"):
+                self._prev_box, score = self._read(size, around, resize_factor, outputs)
+                self.after_step(frame, score)
+            return np.array(self._prev_box, dtype=np.float64), score
+
+        return feeds, complete
+
+    def _window(self, frame: np.ndarray, box: np.ndarray, timer: StageTimer) -> tuple[dict, Completion]:
+        around = [float(v) for v in box]
+        feeds, resize_factor = self._search(frame, around, timer)
+        size = (frame.shape[1], frame.shape[0])
+
+        def complete(outputs) -> tuple[np.ndarray, float]:
+            found, score = self._read(size, around, resize_factor, outputs)
+            return np.array(found, dtype=np.float64), score
+
+        return feeds, complete
+
+    def search_side(self, box: np.ndarray) -> float:
+        """The search crop's side in the image: search_factor x sqrt(w h) (sample_target)."""
+        return float(self.config.search_factor * np.sqrt(max(box[2], 1.0) * max(box[3], 1.0)))
 
     def feeds(self, search: np.ndarray) -> dict[str, np.ndarray]:
         """Network inputs for one frame."""

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from ..core.timing import StageTimer
-from ..core.tracker import DEFAULT_SCORE_THRESHOLD
+from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Completion
 from ..core.windows import hanning_siamfc, sigmoid
 from ..models.specs import ETTRACK_INPUTS, ETTRACK_OUTPUTS, ETTRACK_VARIANTS, ETTrackConfig
 from .crop import normalize, python2_round, siamfc_subwindow
@@ -66,8 +66,8 @@ class ETTrackTracker(NetworkTracker):
         self._pos = np.array([x + w / 2, y + h / 2])
         self._size = np.array([w, h])
 
-    def _context_side(self) -> float:
-        w, h = self._size
+    def _context_side(self, size: np.ndarray | None = None) -> float:
+        w, h = self._size if size is None else size
         context = self.config.context_amount * (w + h)
         return math.sqrt((w + context) * (h + context))
 
@@ -91,36 +91,66 @@ class ETTrackTracker(NetworkTracker):
 
     def search_crop(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         """The normalized search crop around the current state, and its scale (crop px / frame px)."""
+        return self._crop_around(frame, self._pos, self._size)
+
+    def _crop_around(self, frame: np.ndarray, pos: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, float]:
         c = self.config
-        s_z = self._context_side()
+        s_z = self._context_side(size)
         scale_z = c.template_size / s_z
         s_x = s_z + 2 * ((self.instance_size - c.template_size) / 2) / scale_z
-        crop = siamfc_subwindow(frame, self._pos, self.instance_size, python2_round(s_x), self._avg_chans)
+        crop = siamfc_subwindow(frame, pos, self.instance_size, python2_round(s_x), self._avg_chans)
         return normalize(crop), scale_z
 
-    def _track(self, frame: np.ndarray, timer: StageTimer) -> tuple[np.ndarray, float]:
+    def search_side(self, box: np.ndarray) -> float:
+        """The search crop's side in the image (s_x of the authors' tracker)."""
+        c = self.config
+        s_z = self._context_side(np.array([box[2], box[3]], dtype=np.float64))
+        return float(s_z + 2 * ((self.instance_size - c.template_size) / 2) * s_z / c.template_size)
+
+    def _plan(self, frame: np.ndarray, timer: StageTimer) -> tuple[dict, Completion]:
+        pos, size = self._pos.copy(), self._size.copy()
+        with timer.stage("preprocess"):
+            search, scale_z = self._crop_around(frame, pos, size)
+
+        def complete(outputs) -> tuple[np.ndarray, float]:
+            with timer.stage("postprocess"):
+                self._pos, self._size, box, score = self._read(frame, outputs, pos, size, scale_z)
+            return box, score
+
+        return {"template": self._template, "search": search}, complete
+
+    def _window(self, frame: np.ndarray, box: np.ndarray, timer: StageTimer) -> tuple[dict, Completion]:
+        x, y, w, h = (float(v) for v in box)
+        pos, size = np.array([x + w / 2, y + h / 2]), np.array([w, h])
+        search, scale_z = self._crop_around(frame, pos, size)
+
+        def complete(outputs) -> tuple[np.ndarray, float]:
+            return self._read(frame, outputs, pos, size, scale_z)[2:]
+
+        return {"template": self._template, "search": search}, complete
+
+    def _read(self, frame, outputs, pos, size, scale_z) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """(new centre, new size, reported box, score) from a search around (pos, size)."""
         c = self.config
         height, width = frame.shape[:2]
-        with timer.stage("preprocess"):
-            search, scale_z = self.search_crop(frame)
-        out = self.infer({"template": self._template, "search": search}, timer)
-        with timer.stage("postprocess"):
-            score = self._update(out["cls"][0, 0], out["reg"][0], scale_z)
-            self._pos = np.array([max(0, min(width, self._pos[0])), max(0, min(height, self._pos[1]))])
-            self._size = np.array(
-                [max(c.min_size, min(width, self._size[0])), max(c.min_size, min(height, self._size[1]))]
-            )
-            w, h = self._size
-            box = np.array([max(0.0, self._pos[0] - w / 2), max(0.0, self._pos[1] - h / 2), w, h])
-        return box, score
+        new_pos, new_size, score = self._update(outputs["cls"][0, 0], outputs["reg"][0], pos, size, scale_z)
+        new_pos = np.array([max(0, min(width, new_pos[0])), max(0, min(height, new_pos[1]))])
+        new_size = np.array(
+            [max(c.min_size, min(width, new_size[0])), max(c.min_size, min(height, new_size[1]))]
+        )
+        w, h = new_size
+        box = np.array([max(0.0, new_pos[0] - w / 2), max(0.0, new_pos[1] - h / 2), w, h])
+        return new_pos, new_size, box, score
 
-    def _update(self, cls: np.ndarray, reg: np.ndarray, scale_z: float) -> float:
-        """The authors' `update`: pick the cell, move the centre, smooth the size. Returns the
-        chosen cell's score. A non-finite result (degenerate predictions) keeps the state."""
+    def _update(
+        self, cls: np.ndarray, reg: np.ndarray, pos: np.ndarray, size: np.ndarray, scale_z: float
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """The authors' `update`: pick the cell, move the centre, smooth the size; (centre, size,
+        the chosen cell's score). A non-finite result (degenerate predictions) keeps the state."""
         c = self.config
         cls_score = sigmoid(cls)
         self.last_cls_score = cls_score
-        target = self._size * scale_z
+        target = size * scale_z
         x1, y1 = self._grid_x - reg[0], self._grid_y - reg[1]
         x2, y2 = self._grid_x + reg[2], self._grid_y + reg[3]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -136,12 +166,11 @@ class ETTrackTracker(NetworkTracker):
             old = target / scale_z
             lr = penalty[r, k] * cls_score[r, k] * c.size_lr
             smoothed = pred * lr + (1 - lr) * old
-            pos = self._pos + centre / scale_z
-            size = old * (1 - lr) + lr * smoothed  # quirk: the size is smoothed twice
-        if not (np.isfinite(pos).all() and np.isfinite(size).all()):
-            return 0.0
-        self._pos, self._size = pos, size
-        return float(cls_score[r, k])
+            new_pos = pos + centre / scale_z
+            new_size = old * (1 - lr) + lr * smoothed  # quirk: the size is smoothed twice
+        if not (np.isfinite(new_pos).all() and np.isfinite(new_size).all()):
+            return pos, size, 0.0
+        return new_pos, new_size, float(cls_score[r, k])
 
 
 def _verification_feeds(variant: str) -> list[dict]:

@@ -48,18 +48,29 @@ def example_inputs(family: Family, variant: str) -> dict[str, np.ndarray]:
     }
 
 
-def dynamic_axes(family: Family) -> dict[str, dict[int, str]] | None:
-    """ONNX dynamic axes: the search crop's side (and the maps it gives) for families whose
-    tracker switches search sizes; None (static shapes) otherwise."""
-    if not family.search_sizes:
-        return None
-    maps = {2: "map_size", 3: "map_size"}
-    return {"search": {2: "search_size", 3: "search_size"}, **{name: maps for name in family.outputs}}
+def batchable(family: Family, static_weights: bool) -> bool:
+    """Whether this form of the network can run batches: all but E.T.Track's default form, which
+    convolves each image with its own computed kernel (a grouped convolution whose group count
+    would follow the batch; ONNX fixes it)."""
+    return static_weights or family.static_weight_form is None
+
+
+def dynamic_axes(family: Family, batch: bool) -> dict[str, dict[int, str]] | None:
+    """ONNX dynamic axes: the batch (several targets, re-acquisition windows), and the search
+    crop's side (and the maps it gives) for families whose tracker switches search sizes."""
+    names = (*family.inputs, *family.outputs)
+    axes: dict[str, dict[int, str]] = {name: ({0: "batch"} if batch else {}) for name in names}
+    if family.search_sizes:
+        axes["search"].update({2: "search_size", 3: "search_size"})
+        for name in family.outputs:
+            axes[name].update({2: "map_size", 3: "map_size"})
+    axes = {name: a for name, a in axes.items() if a}
+    return axes or None
 
 
 def tensorrt_profile(family: Family, variant: str) -> dict[str, tuple[list[int], list[int], list[int]]]:
-    """TensorRT optimization profile (min, opt, max shapes) of a dynamic search input; empty
-    for static families."""
+    """The family's own dynamic axes for TensorRT (min, opt, max shapes of a dynamic search input);
+    empty for static families. backends.build adds the batch range."""
     if not family.search_sizes:
         return {}
     sizes = sorted(family.search_sizes)
@@ -75,7 +86,7 @@ def _export(family: Family, variant: str, checkpoint: Path, out: Path, static_we
     if static_weights and family.static_weight_form is not None:
         net = family.static_weight_form(net)
     example = example_inputs(family, variant)
-    export_onnx(net, example, family.outputs, out, dynamic_axes(family))
+    export_onnx(net, example, family.outputs, out, dynamic_axes(family, batchable(family, static_weights)))
     return verify_onnx(net, out, example, family.outputs)
 
 
