@@ -41,6 +41,40 @@ def test_benchmark_bare(tmp_path):
     assert "csrt/opencv: bare" in result.stderr
 
 
+def test_benchmark_targets_batched_against_sequential(tmp_path):
+    out = tmp_path / "targets.json"
+    result = run(
+        "hit_tracker_ros.tools.benchmark_targets",
+        "--model",
+        "hit_tiny",
+        "--checkpoint",
+        "random",
+        "--backend",
+        "torch",
+        "--targets",
+        "1,2",
+        "--windows",
+        "2",
+        "--width",
+        "160",
+        "--height",
+        "120",
+        "--frames",
+        "3",
+        "--repeats",
+        "1",
+        "--json",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert [row["targets"] for row in data["rows"]] == [1, 2]
+    assert all(row["batched_ms"] > 0 and row["sequential_ms"] > 0 for row in data["rows"])
+    cost = data["reacquisition"]
+    assert cost["windows"] == 2 and cost["reacquisition_frame_ms"] > 0 and cost["normal_frame_ms"] > 0
+    assert "2 targets: batched" in result.stderr
+
+
 @pytest.mark.ros
 def test_benchmark_through_the_node(tmp_path):
     result = run(

@@ -96,3 +96,41 @@ def paste(img: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
     x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
     if x2 > x1 and y2 > y1:
         img[y1:y2, x1:x2] = patch[y1 - y : y2 - y, x1 - x : x2 - x]
+
+
+class JumpScene:
+    """The target drifts slowly near `start`, then at `jump_frame` reappears at `after`, far
+    outside any search window around its last box (behind a tree, out of the frame and back):
+    what local tracking alone never recovers from."""
+
+    def __init__(
+        self,
+        width: int = 320,
+        height: int = 240,
+        n_frames: int = 80,
+        jump_frame: int = 20,
+        start: tuple[int, int] = (40, 40),
+        after: tuple[int, int] = (240, 170),
+        target_size: tuple[int, int] = (40, 32),
+        seed: int = 11,
+    ) -> None:
+        self.width, self.height, self.n_frames, self.jump_frame = width, height, n_frames, jump_frame
+        self.start, self.after, self.target_size, self.seed = start, after, target_size, seed
+        self._background = _clutter(width, height, np.random.default_rng(seed))
+        self._target = target_texture(*target_size)
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def truth(self, i: int) -> np.ndarray:
+        x, y = self.start if i < self.jump_frame else self.after
+        drift = (i if i < self.jump_frame else i - self.jump_frame) % 10
+        w, h = self.target_size
+        return np.array([x + drift, y + drift // 2, w, h], dtype=np.float64)
+
+    def frame(self, i: int) -> np.ndarray:
+        img = self._background.copy()
+        x, y, _, _ = (int(v) for v in self.truth(i))
+        paste(img, self._target, x, y)
+        noise = np.random.default_rng(self.seed * 100003 + i).normal(0.0, 3.0, img.shape)
+        return np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
