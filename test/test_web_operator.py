@@ -82,11 +82,11 @@ class Camera:
 class Operator:
     """tracker + web_operator in one namespace, the camera, and the page's URL."""
 
-    def __init__(self, client, log_dir: Path, token: str = "") -> None:
+    def __init__(self, client, log_dir: Path, token: str = "", **tracker_params) -> None:
         self.ns = f"/web{uuid.uuid4().hex[:6]}"
         self.port = free_port()
         self.tracker = RemoteTracker(
-            NodeProcess(self.ns, {"image_qos_reliability": "reliable"}, log_dir), client
+            NodeProcess(self.ns, {"image_qos_reliability": "reliable", **tracker_params}, log_dir), client
         )
         params = {"port": self.port, "tracker": f"{self.ns}/hit_tracker", "max_fps": 15.0}
         if token:
@@ -293,6 +293,44 @@ def test_tap_and_phone_touch(operator, tmp_path):
         driver.quit()
 
 
+def test_several_targets_each_with_its_box_id_and_remove_button(client, tmp_path):
+    o = Operator(client, tmp_path, max_targets=2)
+    driver = browser(tmp_path)
+    try:
+        driver.get(o.url)
+        wait_for(lambda: dataset(driver, "frames"), 20, "video")
+        drag_over_target(driver, o.camera)
+        first = last_reply(driver)
+        assert first["ok"], first
+        still = [20, 170, 40, 40]  # a region of the background, as a second target
+        code, second = o.post("/api/init", {"stamp_ns": "0", "box": still, "label": "pad"})
+        assert code == 200 and second["ok"], second
+        ids = {first["track_id"], second["track_id"]}
+        wait_for(lambda: set(dataset(driver, "targets").split()) == ids, 10, "both targets listed")
+        items = driver.find_elements(By.CSS_SELECTOR, "#targets li")
+        assert {li.get_attribute("data-track-id") for li in items} == ids
+        assert (
+            "(pad)" in driver.find_element(By.CSS_SELECTOR, f"li[data-track-id='{second['track_id']}']").text
+        )
+        time.sleep(0.5)
+        OUT.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(OUT / "operator_two_targets.png"))
+        # the first target's Remove button removes it; the other goes on
+        driver.find_element(By.CSS_SELECTOR, f"li[data-track-id='{first['track_id']}'] .remove").click()
+        assert last_reply(driver)["ok"]
+        wait_for(lambda: dataset(driver, "targets") == second["track_id"], 10, "one target left")
+        wait_for(
+            lambda: o.tracker.statuses()[-1].track_id == second["track_id"], 10, "the other target primary"
+        )
+        code, reply = o.post("/api/remove", {"track_id": "../../etc"})
+        assert code == 400 and "track_id" in reply["message"]
+        code, reply = o.post("/api/remove", {"track_id": first["track_id"]})
+        assert code == 200 and not reply["ok"] and "no target" in reply["message"]
+    finally:
+        driver.quit()
+        o.close()
+
+
 def test_token_guards_every_state_change(client, tmp_path):
     o = Operator(client, tmp_path, token="s3cret")
     try:
@@ -300,6 +338,7 @@ def test_token_guards_every_state_change(client, tmp_path):
             ("/api/stop", {}),
             ("/api/threshold", {"value": 0.3}),
             ("/api/init", {"stamp_ns": "0", "box": [10, 10, 40, 30]}),
+            ("/api/remove", {"track_id": "abc123"}),
         ):
             code, reply = o.post(path, body)
             assert code == 401 and "token" in reply["message"], (path, code, reply)
@@ -347,10 +386,10 @@ def test_api_refuses_bad_requests_and_keeps_running(operator):
     ]
     codes = set()
     for _ in range(120):
-        path = str(rng.choice(["/api/init", "/api/point", "/api/stop", "/api/threshold"]))
+        path = str(rng.choice(["/api/init", "/api/point", "/api/stop", "/api/threshold", "/api/remove"]))
         body = {
             k: values[int(rng.integers(len(values)))]
-            for k in rng.choice(["stamp_ns", "box", "x", "y", "value", "label"], size=3)
+            for k in rng.choice(["stamp_ns", "box", "x", "y", "value", "label", "track_id"], size=3)
         }
         raw = (
             json.dumps(body, allow_nan=True).encode()

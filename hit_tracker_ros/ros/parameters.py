@@ -51,6 +51,21 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec("point_box_size", 64.0, "side in pixels of the box around a ~/init_point click", False),
     ParameterSpec(
+        "max_targets",
+        1,
+        "targets tracked at once, one batched network call per frame (1: an init replaces the track)",
+    ),
+    ParameterSpec(
+        "reacquire_after",
+        0,
+        "LOST frames after which a grid of windows over the whole image is searched; 0: never",
+        False,
+    ),
+    ParameterSpec("reacquire_windows_per_frame", 4, "re-acquisition windows scored per frame", False),
+    ParameterSpec(
+        "reacquire_threshold", 0.5, "a window scoring this (in [0, 1]) or more takes the track there", False
+    ),
+    ParameterSpec(
         "rectified_input",
         False,
         "the images are rectified: bearings use camera_info's P and no distortion (else K and D)",

@@ -26,8 +26,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray
 
-from hit_tracker_ros.msg import TrackerStatus
-from hit_tracker_ros.srv import InitTarget
+from hit_tracker_ros.msg import TrackerStatus, TrackerStatusArray
+from hit_tracker_ros.srv import InitTarget, RemoveTarget
 
 from ..backends.options import BackendOptions
 from ..core.annotate import draw_track
@@ -36,14 +36,17 @@ from ..core.boxes import InvalidBoxError, centre, validate_box
 from ..core.frame_cache import FrameCache
 from ..core.handoff import HandoffPolicy, choose
 from ..core.images import DEFAULT_MAX_IMAGE_PIXELS, ImageDecodeError
+from ..core.reacquire import ReacquireSettings
 from ..core.registry import build_tracker
-from ..core.session import StepOutcome, TrackingSession, new_track_id
+from ..core.session import StepOutcome, idle_outcome, new_track_id
 from ..core.stamp_policy import StampPolicy
 from ..core.stamps import format_stamp, seconds_to_ns
 from ..core.stats import RateMeter, SampleWindow
 from ..core.status import status_fields
+from ..core.targets import TargetLimitError, TargetSet
 from ..core.timing import StageTimer
 from ..core.types import TrackState
+from ..trackers.multi import batch_needed
 from .camera_info import camera_model
 from .conversions import bbox_to_xywh, image_size, image_to_rgb, make_detection, rgb_to_image, stamp_to_ns
 from .init_inputs import candidates, detection_label, point_box
@@ -69,8 +72,9 @@ class _InitRequest:
     frame: _Frame
     box: np.ndarray  # validated against the frame's header size and the tracker's box limits
     label: str
-    track_id: str
+    track_id: str  # the target's id: new, or the one to re-initialize (`existing`)
     reacquire: bool = False  # re-initialize the running (LOST) track `track_id` instead
+    existing: bool = False  # `track_id` names a current target (InitTarget with a track_id)
 
 
 class TrackerNode(ManagedNode):
@@ -90,11 +94,13 @@ class TrackerNode(ManagedNode):
         self._cache: FrameCache[_Frame] = FrameCache(1)
         self._stamps: StampPolicy[_Frame] = StampPolicy()
         self._pending_frames: list[_Frame] = []
-        self._pending_init: _InitRequest | None = None
+        self._pending_inits: list[_InitRequest] = []
+        self._applying_inits: list[_InitRequest] = []  # taken by the worker, not yet applied
+        self._pending_removals: list[str] = []
         self._pending_stop: str | None = None
         self._pending_clock_reset = False
         self._max_pixels = DEFAULT_MAX_IMAGE_PIXELS
-        self._session: TrackingSession | None = None
+        self._targets: TargetSet | None = None
         self._worker: threading.Thread | None = None
         self._running = False
         self._active = False
@@ -138,6 +144,7 @@ class TrackerNode(ManagedNode):
         service_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=SERVICE_QUEUE_DEPTH)
         self.create_service(InitTarget, "~/init", self._on_init, qos_profile=service_qos)
         self.create_service(Trigger, "~/stop", self._on_stop, qos_profile=service_qos)
+        self.create_service(RemoveTarget, "~/remove", self._on_remove, qos_profile=service_qos)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(
             float(self.get_parameter("diagnostics_period").value),
@@ -155,18 +162,24 @@ class TrackerNode(ManagedNode):
         if int(param("update_interval")) > 0:
             tracker_options["update_interval"] = int(param("update_interval"))
         self._image_qos()
+        max_targets = int(param("max_targets"))
+        if max_targets < 1:
+            raise ValueError(f"max_targets must be >= 1, got {max_targets}")
+        backend_options = {name: param(name) for name in BackendOptions.names()}
+        needed = batch_needed(max_targets, self._reacquire_settings({}))
+        backend_options["max_batch"] = max(int(backend_options["max_batch"]), needed)
         tracker = build_tracker(
             param("model"),
             checkpoint=param("checkpoint") or None,
             backend=param("backend"),
-            **{name: param(name) for name in BackendOptions.names()},
+            **backend_options,
             **tracker_options,
         )
         self._model, self._backend = tracker.model, tracker.backend
         self._backend_info = dict(tracker.backend_info)
         for key, value in self._backend_info.items():
             self.get_logger().info(f"{key}: {value}")
-        self._session = TrackingSession(tracker)
+        self._targets = TargetSet(tracker, max_targets)
         self._apply_track_parameters({})
         self._cache = FrameCache(max(int(param("frame_cache_size")), 1))
         self._max_pixels = int(param("max_image_pixels"))
@@ -174,6 +187,7 @@ class TrackerNode(ManagedNode):
             "detection": self.create_lifecycle_publisher(Detection2D, "~/detection", 10),
             "detections": self.create_lifecycle_publisher(Detection2DArray, "~/detections", 10),
             "status": self.create_lifecycle_publisher(TrackerStatus, "~/status", 10),
+            "statuses": self.create_lifecycle_publisher(TrackerStatusArray, "~/statuses", 10),
             "debug_image": self.create_lifecycle_publisher(Image, "~/debug_image", 2),
         }
         self.get_logger().info(f"configured: model {self._model}, backend {self._backend}")
@@ -215,7 +229,7 @@ class TrackerNode(ManagedNode):
         for pub in self._pubs.values():
             self.destroy_lifecycle_publisher(pub)
         self._pubs = {}
-        self._session = None
+        self._targets = None
 
     def halt(self, reason: str) -> None:
         self._active = False
@@ -224,13 +238,13 @@ class TrackerNode(ManagedNode):
         self._subs = []
         with self._cond:
             self._running = False
-            self._pending_frames, self._pending_init = [], None
+            self._pending_frames, self._pending_inits, self._pending_removals = [], [], []
             self._cond.notify_all()
         if self._worker is not None:
             self._worker.join()
             self._worker = None
-        if self._session is not None:
-            self._session.stop(reason)
+        if self._targets is not None:
+            self._targets.stop_all(reason)
         self._state_name = "IDLE"
         self._cache.clear()
 
@@ -261,23 +275,36 @@ class TrackerNode(ManagedNode):
                 return SetParametersResult(successful=False, reason=str(exc))
         if "point_box_size" in new and not float(new["point_box_size"]) >= 2.0:
             return SetParametersResult(successful=False, reason="point_box_size must be at least 2 px")
+        try:
+            self._reacquire_settings(new)
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
         self._apply_track_parameters(new)
         return SetParametersResult(successful=True)
 
+    def _value(self, new: dict, name: str):
+        """A parameter's value: from a set-parameters request being applied, else the current one."""
+        return new[name] if name in new else self.get_parameter(name).value
+
+    def _reacquire_settings(self, new: dict) -> ReacquireSettings:
+        return ReacquireSettings(
+            int(self._value(new, "reacquire_after")),
+            int(self._value(new, "reacquire_windows_per_frame")),
+            float(self._value(new, "reacquire_threshold")),
+        )
+
     def _apply_track_parameters(self, new: dict) -> None:
-        """Thresholds and the LOST policy onto the running tracker (at configure and at run time)."""
-        if self._session is None:
+        """Thresholds and the LOST policy onto every target (at configure and at run time)."""
+        if self._targets is None:
             return
-        value = lambda name: new[name] if name in new else self.get_parameter(name).value  # noqa: E731
-        lost = float(value("lost_threshold"))
-        alias = float(value("score_threshold"))
+        lost = float(self._value(new, "lost_threshold"))
+        alias = float(self._value(new, "score_threshold"))
         if alias >= 0.0:
             lost = alias
             self.get_logger().warning("score_threshold is deprecated: set lost_threshold instead")
-        tracker = self._session.tracker
-        tracker.score_threshold = lost
-        tracker.recover_threshold = max(float(value("recover_threshold")), lost)
-        self._session.max_lost_frames = int(value("max_lost_frames"))
+        recover = float(self._value(new, "recover_threshold"))
+        max_lost = int(self._value(new, "max_lost_frames"))
+        self._targets.configure(lost, recover, max_lost, self._reacquire_settings(new))
 
     # ------------------------------------------------------------------ inputs
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -292,7 +319,7 @@ class TrackerNode(ManagedNode):
                 self._counts["clock_resets"] += 1
                 self._cache.clear()
                 self._pending_clock_reset = True
-                self._pending_init = None
+                self._pending_inits = []
             if not decision.accept:
                 return
             for stamp_ns, accepted in decision.accept:
@@ -302,7 +329,9 @@ class TrackerNode(ManagedNode):
             self._cond.notify_all()
 
     def _on_init(self, request: InitTarget.Request, response: InitTarget.Response) -> InitTarget.Response:
-        ok, message, track_id = self._request_init(request.header.stamp, request.bbox, request.label)
+        ok, message, track_id = self._request_init(
+            request.header.stamp, request.bbox, request.label, request.track_id
+        )
         response.success, response.message, response.track_id = ok, message, track_id
         return response
 
@@ -349,12 +378,16 @@ class TrackerNode(ManagedNode):
             return
         self._camera, self._camera_info_status = model, f"ok ({model.describe()})"
 
-    def _request_init(self, stamp, bbox, label: str) -> tuple[bool, str, str]:
-        """Validate an init request and hand it to the worker; (success, message, track_id)."""
+    def _request_init(self, stamp, bbox, label: str, track_id: str = "") -> tuple[bool, str, str]:
+        """Validate an init request and hand it to the worker; (success, message, track_id).
+        track_id: re-initialize that target (empty: a new one, or the one of max_targets 1)."""
 
         def prepare() -> tuple[bool, str, str]:
             box = bbox_to_xywh(bbox)
             stamp_ns, frame, size = self._resolve_frame(stamp)
+            if track_id:
+                self._targets.get(track_id)  # UnknownTargetError (a LookupError) when it is not tracked
+                return self._submit_init(stamp_ns, frame, size, box, label, track_id, existing=True)
             return self._submit_init(stamp_ns, frame, size, box, label, new_track_id())
 
         ok, message, track_id = self._guarded(prepare)
@@ -398,12 +431,13 @@ class TrackerNode(ManagedNode):
         stamp_ns, frame, size = self._resolve_frame(stamp)
         usable, skipped = candidates(msg)
         policy = HandoffPolicy.parse(str(self.get_parameter("handoff_policy").value))
-        label = self._session.label if reacquire else None
+        primary = self._targets.primary
+        label = primary.label if reacquire and primary else None
         chosen = choose(usable, policy, size, self._last_box, label=label)
         if chosen is None:
             why = f"label '{label}' of the lost track" if reacquire else f"policy {policy.kind}{policy.label}"
             return False, f"no detection qualifies ({why}; skipped: {skipped or 'none'})", ""
-        track_id = self._session.track_id if reacquire else new_track_id()
+        track_id = primary.track_id if reacquire and primary else new_track_id()
         return self._submit_init(stamp_ns, frame, size, chosen.box, chosen.label, track_id, reacquire)
 
     def _submit_init(
@@ -415,16 +449,38 @@ class TrackerNode(ManagedNode):
         label: str,
         track_id: str,
         reacquire: bool = False,
+        existing: bool = False,
     ) -> tuple[bool, str, str]:
-        used = validate_box(box, size, self._session.tracker.box_limits)
+        used = validate_box(box, size, self._targets.tracker.box_limits)
+        request = _InitRequest(frame, used, label, track_id, reacquire, existing)
         with self._cond:
-            if self._pending_init is not None:
-                self._counts["init_superseded"] += 1
-            self._pending_init = _InitRequest(frame, used, label, track_id, reacquire)
+            self._queue_init(request)
             self._cond.notify_all()
         clipped = "" if np.allclose(used, box) else f" (clipped to {np.round(used, 1).tolist()})"
         what = f"re-acquiring {track_id}" if reacquire else "accepted"
         return True, f"{what} on the frame stamped {format_stamp(stamp_ns)}{clipped}", track_id
+
+    def _queue_init(self, request: _InitRequest) -> None:
+        """Queue an init for the worker (holding self._cond). One target (max_targets 1): the last
+        request wins. Several: a request for a target replaces an older one for the same target,
+        and a new target needs a free place (counting the new targets already queued)."""
+        targets = self._targets
+        if targets.max_targets == 1:
+            superseded, self._pending_inits = self._pending_inits, [request]
+        else:
+            same = [r for r in self._pending_inits if r.track_id == request.track_id]
+            superseded = same
+            self._pending_inits = [r for r in self._pending_inits if r.track_id != request.track_id]
+            if not (request.existing or request.reacquire):
+                coming = self._pending_inits + self._applying_inits
+                taken = set(targets.ids()) | {r.track_id for r in coming if not (r.existing or r.reacquire)}
+                if len(taken) >= targets.max_targets:
+                    raise TargetLimitError(
+                        f"all {targets.max_targets} targets are tracked (max_targets); remove one "
+                        "(~/remove) or give the track_id of the one to re-initialize"
+                    )
+            self._pending_inits.append(request)
+        self._counts["init_superseded"] += len(superseded)
 
     def _on_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if not self._active:
@@ -432,11 +488,31 @@ class TrackerNode(ManagedNode):
             response.message = f"{NOT_ACTIVE} (state: {self.lifecycle})"
             return response
         with self._cond:
-            self._pending_init = None
+            self._pending_inits, self._pending_removals = [], []
             self._pending_stop = "stopped by ~/stop"
             self._cond.notify_all()
         response.success = True
         response.message = "tracking stopped; state IDLE from the next frame"
+        return response
+
+    def _on_remove(
+        self, request: RemoveTarget.Request, response: RemoveTarget.Response
+    ) -> RemoveTarget.Response:
+        """Stop one target; the others go on."""
+        if not self._active:
+            response.success, response.message = False, f"{NOT_ACTIVE} (state: {self.lifecycle})"
+            return response
+        try:
+            self._targets.get(request.track_id)
+        except LookupError as exc:
+            response.success, response.message = False, str(exc)
+            return response
+        with self._cond:
+            self._pending_inits = [r for r in self._pending_inits if r.track_id != request.track_id]
+            self._pending_removals.append(request.track_id)
+            self._cond.notify_all()
+        response.success = True
+        response.message = f"removing {request.track_id}; gone from the next frame"
         return response
 
     # ------------------------------------------------------------------ worker
@@ -447,47 +523,74 @@ class TrackerNode(ManagedNode):
                     self._cond.wait()
                 if not self._running:
                     return
-                frames, init, stop = self._pending_frames, self._pending_init, self._pending_stop
-                clock_reset = self._pending_clock_reset
-                self._pending_frames, self._pending_init, self._pending_stop = [], None, None
-                self._pending_clock_reset = False
+                frames, inits, stop = self._pending_frames, self._pending_inits, self._pending_stop
+                removals, clock_reset = self._pending_removals, self._pending_clock_reset
+                self._pending_frames, self._pending_inits, self._pending_stop = [], [], None
+                self._pending_removals, self._pending_clock_reset = [], False
+                self._applying_inits = list(inits)
             try:
                 if clock_reset:
-                    self._session.stop("stopped: image stamps jumped back (clock reset)")
+                    self._targets.stop_all("stopped: image stamps jumped back (clock reset)")
                     self._last_stamp_ns = -1
                 if stop:
-                    self._session.stop(stop)
-                if init:
-                    self._apply_init(init)
+                    self._targets.stop_all(stop)
+                for track_id in removals:
+                    self._remove(track_id)
+                for init in inits:
+                    try:
+                        self._apply_init(init)
+                    finally:
+                        with self._cond:
+                            self._applying_inits.remove(init)
                 for frame in frames:
                     self._process(frame)
             except Exception as exc:  # noqa: BLE001 - keep the node alive, report the failure
+                with self._cond:
+                    self._applying_inits = []  # not applied: they hold no place
                 if not self.context.ok():
                     return  # shutting down: publishers are gone, nothing to report
                 self._last_error = f"internal error: {exc!r}"
                 self.get_logger().error(self._last_error)
 
     def _has_work(self) -> bool:
-        pending = (self._pending_frames, self._pending_init, self._pending_stop, self._pending_clock_reset)
+        pending = (
+            self._pending_frames,
+            self._pending_inits,
+            self._pending_removals,
+            self._pending_stop,
+            self._pending_clock_reset,
+        )
         return any(pending)
+
+    def _remove(self, track_id: str) -> None:
+        try:
+            self._targets.remove(track_id, "removed by ~/remove")
+        except LookupError:
+            return  # it ended meanwhile
+        self.get_logger().info(f"removed target {track_id}")
 
     def _apply_init(self, init: _InitRequest) -> None:
         """Initialize on the requested frame, then track silently through the cached frames that
         were already published, so the next published frame continues from the operator's box."""
-        if init.reacquire and not (
-            self._session.state == TrackState.LOST and self._session.track_id == init.track_id
-        ):
-            return  # the track recovered or ended meanwhile: nothing to re-acquire
+        targets = self._targets
+        try:
+            session = targets.get(init.track_id) if (init.reacquire or init.existing) else None
+        except LookupError:
+            return  # that target ended meanwhile
+        if init.reacquire and session.state != TrackState.LOST:
+            return  # the track recovered meanwhile: nothing to re-acquire
         try:
             rgb = image_to_rgb(init.frame.msg, self._max_pixels)
             if init.reacquire:
-                self._session.reacquire(rgb, init.box, "re-acquired by detector")
+                session.reacquire(rgb, init.box, "re-acquired by detector")
             else:
-                self._session.start(rgb, init.box, init.label, init.track_id)
+                targets.start(rgb, init.box, init.label, init.track_id, existing=init.existing)
+                session = targets.get(init.track_id)
         except Exception as exc:  # noqa: BLE001 - undecodable data behind a valid header, tracker error
             stamp = format_stamp(init.frame.stamp_ns)
             reason = f"track {init.track_id} could not start on the frame stamped {stamp}: {exc}"
-            self._session.stop(reason)
+            if targets.max_targets == 1:
+                targets.stop_all(reason)
             with self._cond:
                 self._counts["init_failed"] += 1
             self._last_error = reason
@@ -498,9 +601,9 @@ class TrackerNode(ManagedNode):
                 self._counts["reacquired"] += 1
         with self._cond:
             catch_up = self._cache.between(init.frame.stamp_ns, self._last_stamp_ns)
-        for _, frame in catch_up:
+        for _, frame in catch_up:  # this target only: the others have seen these frames
             try:
-                self._session.step(image_to_rgb(frame.msg, self._max_pixels))
+                session.step(image_to_rgb(frame.msg, self._max_pixels))
             except ImageDecodeError:
                 continue
         what = "re-acquired" if init.reacquire else f"tracking '{init.label}' as"
@@ -523,50 +626,86 @@ class TrackerNode(ManagedNode):
             self.get_logger().error(self._last_error, throttle_duration_sec=1.0)
             return
         self._last_stamp_ns = frame.stamp_ns
-        outcome = self._session.step(rgb)
-        if outcome.error:
-            self._last_error = outcome.error
-            self.get_logger().error(f"track ended: {outcome.error}")
+        outcomes = self._targets.step(rgb)
+        for outcome in outcomes.values():
+            if outcome.error:
+                self._last_error = outcome.error
+                self.get_logger().error(f"track {outcome.track_id or ''} ended: {outcome.error}")
         with timer.stage("publish"):
-            self._publish(frame, rgb, outcome, timer)
+            self._publish(frame, rgb, outcomes)
         with self._cond:
             self._counts["processed"] += 1
         self._output_rate.tick()
-        for stage, ms in {**timer.times_ms, **outcome.timings_ms}.items():
+        primary = self._primary(outcomes)
+        for stage, ms in {**timer.times_ms, **primary.timings_ms}.items():
             if stage in self._stage_ms:
                 self._stage_ms[stage].add(ms)
 
-    def _publish(self, frame: _Frame, rgb: np.ndarray, outcome: StepOutcome, timer: StageTimer) -> None:
+    def _primary(self, outcomes: dict[str, StepOutcome]) -> StepOutcome:
+        """The primary target's outcome (the first target's), or IDLE when there is none."""
+        if outcomes:
+            return next(iter(outcomes.values()))
+        return idle_outcome(self._targets.last_message)
+
+    def _publish(self, frame: _Frame, rgb: np.ndarray, outcomes: dict[str, StepOutcome]) -> None:
+        """~/detections and ~/statuses carry every target; ~/detection and ~/status the primary."""
         header = frame.msg.header
-        tracking = outcome.state == TrackState.TRACKING
+        primary = self._primary(outcomes)
         detections = Detection2DArray(header=header)
-        if tracking:
-            det = make_detection(header, outcome.box, outcome.score, outcome.label, outcome.track_id)
-            self._pubs["detection"].publish(det)
-            detections.detections = [det]
+        for outcome in outcomes.values():
+            if outcome.state == TrackState.TRACKING:
+                det = make_detection(header, outcome.box, outcome.score, outcome.label, outcome.track_id)
+                detections.detections.append(det)
+                if outcome is primary:
+                    self._pubs["detection"].publish(det)
         self._pubs["detections"].publish(detections)
         processing_ms = (time.monotonic() - frame.arrival) * 1e3
         stamp_ms = (self.get_clock().now().nanoseconds - frame.stamp_ns) / 1e6
         self._processing_ms.add(processing_ms)
         self._latency_ms.add(stamp_ms)
-        self._state_name = outcome.state.name
-        if outcome.box is not None:
-            self._last_box = outcome.box
+        self._state_name = primary.state.name
+        if primary.box is not None:
+            self._last_box = primary.box
         size = (rgb.shape[1], rgb.shape[0])
-        fields = status_fields(
+        statuses = [
+            make_status(header, o.box, self._status_fields(o, size, processing_ms, stamp_ms))
+            for o in (outcomes.values() if outcomes else [primary])
+        ]
+        self._pubs["status"].publish(statuses[0])
+        self._pubs["statuses"].publish(TrackerStatusArray(header=header, statuses=statuses))
+        debug_pub = self._pubs["debug_image"]
+        if debug_pub.get_subscription_count() > 0:
+            drawn = rgb
+            for outcome in outcomes.values() or [primary]:
+                drawn = draw_track(drawn, outcome)
+            debug_pub.publish(rgb_to_image(drawn, header))
+
+    def _status_fields(self, outcome: StepOutcome, size, processing_ms: float, stamp_ms: float) -> dict:
+        return status_fields(
             outcome,
             size,
-            self._session.tracker.score_threshold,
+            self._targets.tracker.score_threshold,
             self._model,
             self._backend,
             processing_ms,
             stamp_ms,
             self._bearing(outcome.box, size),
         )
-        self._pubs["status"].publish(make_status(header, outcome.box, fields))
-        debug_pub = self._pubs["debug_image"]
-        if debug_pub.get_subscription_count() > 0:
-            debug_pub.publish(rgb_to_image(draw_track(rgb, outcome), header))
+
+    def _target_diagnostics(self) -> dict[str, object]:
+        targets = self._targets
+        if targets is None:
+            return {}
+        stats = targets.reacquire_stats
+        return {
+            "max_targets": targets.max_targets,
+            "targets": len(targets.ids()),
+            "target_ids": " ".join(targets.ids()),
+            "reacquire_frames_searched": stats.frames_searched,
+            "reacquire_windows_scored": stats.windows_scored,
+            "reacquired_by_search": stats.reacquired,
+            "reacquire_last_best_score": stats.last_best_score,
+        }
 
     def _bearing(self, box: np.ndarray | None, size: tuple[int, int]) -> tuple[float, float] | None:
         camera = self._camera
@@ -629,6 +768,7 @@ class TrackerNode(ManagedNode):
             "camera_info": self._camera_info_status,
             "max_image_pixels": self._max_pixels,
             **self._incompatible_qos.diagnostics(),
+            **self._target_diagnostics(),
         }
         for stage in STAGES:
             values[f"{stage}_ms"] = self._stage_ms[stage].summary()["median"]

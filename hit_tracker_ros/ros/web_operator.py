@@ -22,8 +22,8 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
-from hit_tracker_ros.msg import TrackerStatus
-from hit_tracker_ros.srv import InitTarget
+from hit_tracker_ros.msg import TrackerStatus, TrackerStatusArray
+from hit_tracker_ros.srv import InitTarget, RemoveTarget
 
 from ..core.images import DEFAULT_MAX_IMAGE_PIXELS, ImageDecodeError
 from ..core.stats import RateMeter
@@ -96,6 +96,7 @@ class WebOperator(ManagedNode):
         self._tracker_services = {
             "init": self.create_client(InitTarget, f"{tracker}/init"),
             "stop": self.create_client(Trigger, f"{tracker}/stop"),
+            "remove": self.create_client(RemoveTarget, f"{tracker}/remove"),
             "parameters": self.create_client(SetParameters, f"{tracker}/set_parameters"),
         }
         self._server = OperatorServer(
@@ -127,6 +128,7 @@ class WebOperator(ManagedNode):
                 qos_overriding_options=overridable(),
             ),
             self.create_subscription(TrackerStatus, f"{tracker}/status", self._on_status, 10),
+            self.create_subscription(TrackerStatusArray, f"{tracker}/statuses", self._on_statuses, 10),
         ]
         self._running.set()
         self._encoder = threading.Thread(target=self._encode_loop, name="web_video", daemon=True)
@@ -189,21 +191,22 @@ class WebOperator(ManagedNode):
         self._threshold = float(msg.score_threshold)
         if self._server is None:
             return
-        box = bbox_to_xywh(msg.bbox).tolist() if msg.state != TrackerStatus.IDLE else None
         self._server.publish_status(
             {
+                **_target(msg),
                 "stamp_ns": str(stamp_to_ns(msg.header.stamp)),
-                "state": msg.state_name,
-                "track_id": msg.track_id,
-                "label": msg.label,
-                "score": float(msg.score),
                 "threshold": float(msg.score_threshold),
-                "box": box,
                 "image_size": [int(msg.image_width), int(msg.image_height)],
                 "latency_ms": float(msg.processing_latency_ms),
                 "message": msg.message,
             }
         )
+
+    def _on_statuses(self, msg: TrackerStatusArray) -> None:
+        if self._server is None:
+            return
+        targets = [_target(s) for s in msg.statuses if s.state != TrackerStatus.IDLE]
+        self._server.publish_targets(str(stamp_to_ns(msg.header.stamp)), targets)
 
     # ------------------------------------------------------------------ OperatorBackend
     def hello(self) -> dict[str, Any]:
@@ -246,6 +249,12 @@ class WebOperator(ManagedNode):
         side = float(self._param("tap_box_size"))
         box = (request.x - side / 2, request.y - side / 2, side, side)
         return await self.init(InitRequest(request.stamp_ns, box, "operator"))
+
+    async def remove(self, track_id: str) -> Outcome:
+        response = await self._call("remove", RemoveTarget.Request(track_id=track_id))
+        if isinstance(response, str):
+            return Outcome(False, response)
+        return Outcome(response.success, response.message, track_id)
 
     async def stop(self) -> Outcome:
         response = await self._call("stop", Trigger.Request())
@@ -293,6 +302,17 @@ class WebOperator(ManagedNode):
         self._diag_pub.publish(
             make_diagnostics(self.get_clock().now().to_msg(), name, level, summary, "web", values)
         )
+
+
+def _target(msg: TrackerStatus) -> dict[str, Any]:
+    """What the page draws of one target."""
+    return {
+        "state": msg.state_name,
+        "track_id": msg.track_id,
+        "label": msg.label,
+        "score": float(msg.score),
+        "box": bbox_to_xywh(msg.bbox).tolist() if msg.state != TrackerStatus.IDLE else None,
+    }
 
 
 def _stop(node: WebOperator) -> None:

@@ -27,6 +27,7 @@ class PointRequest:
 
 
 MAX_LABEL = 64
+MAX_TRACK_ID = 32
 
 
 def _number(data: dict, name: str) -> float:
@@ -74,3 +75,10 @@ def parse_threshold(data: Any) -> float:
     if not 0.0 <= value <= 1.0:
         raise RequestError("the score threshold must lie in [0, 1]")
     return value
+
+
+def parse_remove(data: Any) -> str:
+    track_id = _object(data).get("track_id")
+    if not isinstance(track_id, str) or not 1 <= len(track_id) <= MAX_TRACK_ID or not track_id.isalnum():
+        raise RequestError(f"'track_id' must be a target's id (letters and digits, at most {MAX_TRACK_ID})")
+    return track_id

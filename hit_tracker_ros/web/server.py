@@ -5,7 +5,8 @@ GET /            the page; GET /static/*: its assets (nothing is fetched from el
 GET /ws          a WebSocket: binary video frames (header + JPEG) and JSON status messages
 POST /api/init   {stamp_ns, box: [x, y, w, h], label}: start a track on the frame the operator saw
 POST /api/point  {stamp_ns, x, y}: start a track on a box around a tapped point
-POST /api/stop   stop tracking
+POST /api/stop   stop tracking (every target)
+POST /api/remove {track_id}: stop tracking one target (the others go on)
 POST /api/threshold {value}: the tracker's score threshold (the only parameter the page may set)
 
 Every POST needs the token when one is set (header X-Operator-Token) and a JSON body; init and
@@ -27,7 +28,15 @@ from typing import Any, Protocol
 from aiohttp import WSMsgType, web
 
 from .guard import RateLimit, token_ok
-from .requests import InitRequest, PointRequest, RequestError, parse_init, parse_point, parse_threshold
+from .requests import (
+    InitRequest,
+    PointRequest,
+    RequestError,
+    parse_init,
+    parse_point,
+    parse_remove,
+    parse_threshold,
+)
 
 STATIC = Path(__file__).with_name("static")
 FRAME_HEADER = struct.Struct("<qII")  # stamp (ns), width, height of the camera image; then JPEG bytes
@@ -59,6 +68,7 @@ class OperatorBackend(Protocol):
     async def init(self, request: InitRequest) -> Outcome: ...
     async def point(self, request: PointRequest) -> Outcome: ...
     async def stop(self) -> Outcome: ...
+    async def remove(self, track_id: str) -> Outcome: ...
     async def set_threshold(self, value: float) -> Outcome: ...
     def hello(self) -> dict[str, Any]: ...
 
@@ -115,6 +125,7 @@ class OperatorServer:
             ("init", self._init),
             ("point", self._point),
             ("stop", self._stop),
+            ("remove", self._remove),
             ("threshold", self._threshold),
         ):
             app.router.add_post(f"/api/{name}", handler)
@@ -142,8 +153,12 @@ class OperatorServer:
         self._push(FRAME_HEADER.pack(stamp_ns, width, height) + jpeg)
 
     def publish_status(self, status: dict[str, Any]) -> None:
-        """Thread-safe."""
+        """Thread-safe: the primary target's status."""
         self._push(json.dumps({"type": "status", **status}))
+
+    def publish_targets(self, stamp_ns: str, targets: list[dict[str, Any]]) -> None:
+        """Thread-safe: every target of one frame (boxes with ids and remove buttons)."""
+        self._push(json.dumps({"type": "targets", "stamp_ns": stamp_ns, "targets": targets}))
 
     def _push(self, message: bytes | str) -> None:
         if self._loop is not None:
@@ -229,6 +244,9 @@ class OperatorServer:
 
     async def _stop(self, request: web.Request) -> web.Response:
         return await self._guarded(request, lambda body: self.backend.stop(), False)
+
+    async def _remove(self, request: web.Request) -> web.Response:
+        return await self._guarded(request, lambda body: self.backend.remove(parse_remove(body)), False)
 
     async def _threshold(self, request: web.Request) -> web.Response:
         return await self._guarded(

@@ -1,5 +1,6 @@
-// The operator page: live video with the tracker's box, drag (or tap) to select a target on the
-// frame shown, Stop, and the score threshold. Everything it loads comes from this robot.
+// The operator page: live video with every target's box and id, drag (or tap) to select a target
+// on the frame shown, Remove one target, Stop all, and the score threshold. Everything it loads
+// comes from this robot.
 "use strict";
 
 const canvas = document.getElementById("video");
@@ -11,7 +12,8 @@ if (token) history.replaceState(null, "", location.pathname);  // keep it out of
 
 let frame = null;            // {bitmap, stamp, width, height} of the newest frame
 let frozen = null;           // the frame shown while the operator drags
-let status = null;
+let status = null;           // the primary target's status (header fields)
+let targets = null;          // every target of the newest frame (null: a tracker without ~/statuses)
 let drag = null;             // {x0, y0, x1, y1} in canvas pixels
 let frames = 0;
 const statusTimes = [];
@@ -48,12 +50,14 @@ function draw() {
   }
   ctx.drawImage(f.bitmap, 0, 0);
   const scale = canvas.width / f.width;
-  if (status && status.box && status.state !== "IDLE") {
-    const [x, y, w, h] = status.box.map((v) => v * scale);
+  const boxes = targets || (status && status.state !== "IDLE" ? [status] : []);
+  for (const t of boxes) {
+    if (!t.box) continue;
+    const [x, y, w, h] = t.box.map((v) => v * scale);
     ctx.lineWidth = Math.max(2, canvas.width / 320);
-    ctx.strokeStyle = status.state === "TRACKING" ? "#3ddc64" : "#ff5252";
+    ctx.strokeStyle = t.state === "TRACKING" ? "#3ddc64" : "#ff5252";
     ctx.strokeRect(x, y, w, h);
-    const label = `${status.track_id} ${status.score.toFixed(2)}`;
+    const label = `${t.track_id} ${t.score.toFixed(2)}`;
     ctx.font = `${Math.max(12, canvas.width / 40)}px system-ui`;
     ctx.fillStyle = ctx.strokeStyle;
     const tx = Math.max(0, Math.min(x, canvas.width - ctx.measureText(label).width));
@@ -90,6 +94,30 @@ function showStatus(s) {
   draw();
 }
 
+function showTargets(list) {
+  targets = list;
+  const ul = ui("targets");
+  const ids = list.map((t) => t.track_id).join(" ");
+  if (ul.dataset.ids !== ids) {  // rebuild only when the set changes (buttons keep their focus)
+    ul.replaceChildren(...list.map((t) => {
+      const li = document.createElement("li");
+      li.dataset.trackId = t.track_id;
+      const name = document.createElement("span");
+      name.textContent = `${t.track_id}${t.label ? ` (${t.label})` : ""}`;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = "Remove";
+      remove.className = "remove";
+      remove.addEventListener("click", () => post("/api/remove", {track_id: t.track_id}));
+      li.append(name, remove);
+      return li;
+    }));
+    ul.dataset.ids = ids;
+  }
+  document.body.dataset.targets = ids;
+  draw();
+}
+
 function connect() {
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
   ws.binaryType = "arraybuffer";
@@ -97,6 +125,7 @@ function connect() {
     if (typeof event.data === "string") {
       const message = JSON.parse(event.data);
       if (message.type === "status") showStatus(message);
+      if (message.type === "targets") showTargets(message.targets);
       if (message.type === "hello") {
         document.body.dataset.tokenRequired = String(message.token_required);
         if (message.token_required && !token) setMessage("view only: open this page with ?token=… to control", false);
