@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import TwistStamped, Vector3Stamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.duration import Duration
@@ -29,9 +29,8 @@ from ..control.follow import (
 )
 from ..control.pi_axis import AxisGains
 from ..core.stats import RateMeter
-from .managed_node import ManagedNode
+from .managed_node import Health, ManagedNode
 from .node_main import spin_node
-from .status import make_diagnostics
 
 ZERO_ACK_TIMEOUT_S = 0.5  # how long a stop waits for subscribers to acknowledge the zero command
 GAIN_FIELDS = {
@@ -65,6 +64,8 @@ def parameter_defaults() -> dict[str, object]:
 
 
 class FollowControllerNode(ManagedNode):
+    role = "follow controller"
+
     def __init__(self, node_name: str = "follow_controller", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         for name, (default, description) in PARAMETERS.items():
@@ -85,8 +86,6 @@ class FollowControllerNode(ManagedNode):
         self._loop_rate = RateMeter()
         self._status_rate = RateMeter()
         self.create_service(SetBool, "~/enable", self._on_enable)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(1.0, self._publish_diagnostics)
         self.start()
 
     # ------------------------------------------------------------------ parameters
@@ -198,12 +197,11 @@ class FollowControllerNode(ManagedNode):
         self._pubs["gimbal_rate"].publish(gimbal)
         self._pubs["cmd_vel"].publish(twist)
 
-    def _publish_diagnostics(self) -> None:
+    def health(self) -> Health:
         c = self._last_command
         level = DiagnosticStatus.OK if c.active or c.reason in ("disabled",) else DiagnosticStatus.WARN
         summary = f"{self.lifecycle}, " + ("following" if c.active else f"zero: {c.reason}")
         values = {
-            "lifecycle_state": self.lifecycle,
             "enabled": self._controller.enabled,
             "active": c.active,
             "zero_reason": c.reason,
@@ -215,10 +213,7 @@ class FollowControllerNode(ManagedNode):
             "climb_rate": c.climb_rate,
             "forward_speed": c.forward_speed,
         }
-        name = f"{self.get_fully_qualified_name()}: follow controller"
-        self._diag_pub.publish(
-            make_diagnostics(self.get_clock().now().to_msg(), name, level, summary, "follow", values)
-        )
+        return Health(level, summary, "follow", values)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,27 +1,67 @@
 """The lifecycle shape all our nodes share (after ros2/demos' lifecycle talker): members created in
 `configure`, work started in `activate`, stopped in `halt` (deactivate, shutdown, Ctrl-C) and freed
-in `release` (cleanup); the state label diagnostics show; `autostart`."""
+in `release` (cleanup); the state label; `autostart`; and the node's line in /diagnostics."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+
+from .status import make_diagnostics
+
+
+@dataclass
+class Health:
+    """What a node says of itself in /diagnostics; ManagedNode adds the lifecycle state, and a
+    configure error overrides level and summary."""
+
+    level: bytes
+    summary: str
+    hardware_id: str
+    values: dict[str, object]
 
 
 class ManagedNode(LifecycleNode):
-    """Subclasses implement the four hooks; call `start()` at the end of their __init__."""
+    """Subclasses implement the four hooks and `health`, name their `role` (the diagnostics
+    entry is "<fully qualified name>: <role>"), and call `start()` at the end of their __init__."""
+
+    role = "node"
 
     def __init__(self, node_name: str, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self.lifecycle = "unconfigured"  # unconfigured | inactive | active | finalized
         self.config_error = ""
 
-    def start(self) -> None:
-        """Configure and activate now when the `autostart` parameter says so."""
+    def start(self, diagnostics_period: float = 1.0) -> None:
+        """Publish diagnostics every `diagnostics_period` seconds, whatever the lifecycle state;
+        configure and activate now when the `autostart` parameter says so."""
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(diagnostics_period, self._publish_health)
         if self.get_parameter("autostart").value:
             if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
                 self.trigger_activate()
 
+    def param(self, name: str):
+        """A parameter's current value."""
+        return self.get_parameter(name).value
+
+    def _publish_health(self) -> None:
+        health = self.health()
+        level, summary = health.level, health.summary
+        if self.config_error:
+            level, summary = DiagnosticStatus.ERROR, self.config_error
+        values = {"lifecycle_state": self.lifecycle, **health.values}
+        name = f"{self.get_fully_qualified_name()}: {self.role}"
+        stamp = self.get_clock().now().to_msg()
+        self._diagnostics.publish(make_diagnostics(stamp, name, level, summary, health.hardware_id, values))
+
     # hooks
+    def health(self) -> Health:
+        """The node's state for /diagnostics (called at every diagnostics period)."""
+        return Health(DiagnosticStatus.OK, self.lifecycle, "", {})
+
     def configure(self) -> None:
         """Create what the node needs; raise with a clear message when it cannot."""
 

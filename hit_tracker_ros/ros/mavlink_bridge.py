@@ -20,7 +20,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import ParameterDescriptor
 from std_srvs.srv import Trigger
 
@@ -31,10 +31,9 @@ from ..mavlink import camera_protocol as protocol
 from ..mavlink.camera_protocol import IntervalRequest, Reply, StopRequest, TrackRequest, TrackView, mav
 from ..mavlink.link import MavlinkLink
 from .conversions import ns_to_time, stamp_to_ns, xywh_to_bbox
-from .managed_node import ManagedNode
+from .managed_node import Health, ManagedNode
 from .node_main import spin_node
 from .refusals import NO_IMAGE_YET, NOT_ACTIVE
-from .status import make_diagnostics
 
 SERVICE_TIMEOUT_S = 3.0
 COMMAND_QUEUE = 2000  # a burst beyond this is answered TEMPORARILY_REJECTED at once
@@ -80,6 +79,8 @@ class _Seen:
 
 
 class MavlinkBridge(ManagedNode):
+    role = "mavlink bridge"
+
     def __init__(self, node_name: str = "mavlink_bridge", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         for name, (default, description) in PARAMETERS.items():
@@ -106,39 +107,34 @@ class MavlinkBridge(ManagedNode):
         self._last_result = ""
         self._subs: list = []
         self._tracker_services: dict = {}
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(1.0, self._publish_diagnostics)
         self.start()
-
-    def _param(self, name: str):
-        return self.get_parameter(name).value
 
     # ------------------------------------------------------------------ lifecycle
     def configure(self) -> None:
         for name in ("status_rate_hz", "status_timeout", "point_box_fraction"):
-            if not float(self._param(name)) > 0:
+            if not float(self.param(name)) > 0:
                 raise ValueError(f"{name} must be > 0")
-        if float(self._param("video_latency")) < 0:
+        if float(self.param("video_latency")) < 0:
             raise ValueError("video_latency must be >= 0")
-        if not float(self._param("point_box_fraction")) <= 1:
+        if not float(self.param("point_box_fraction")) <= 1:
             raise ValueError("point_box_fraction must be <= 1")
         for name in ("system_id", "component_id"):
-            if not 1 <= int(self._param(name)) <= 255:
+            if not 1 <= int(self.param(name)) <= 255:
                 raise ValueError(f"{name} must lie in 1..255")
         self._link = MavlinkLink(
-            str(self._param("mavlink_url")),
-            int(self._param("system_id")),
-            int(self._param("component_id")),
+            str(self.param("mavlink_url")),
+            int(self.param("system_id")),
+            int(self.param("component_id")),
             self.get_logger(),
         )
-        tracker = str(self._param("tracker")).rstrip("/")
+        tracker = str(self.param("tracker")).rstrip("/")
         self._tracker_services = {
             "init": self.create_client(InitTarget, f"{tracker}/init"),
             "stop": self.create_client(Trigger, f"{tracker}/stop"),
         }
 
     def activate(self) -> None:
-        tracker = str(self._param("tracker")).rstrip("/")
+        tracker = str(self.param("tracker")).rstrip("/")
         self._subs = [self.create_subscription(TrackerStatus, f"{tracker}/status", self._on_status, 10)]
         self._running.set()
         self._threads = [
@@ -184,7 +180,7 @@ class MavlinkBridge(ManagedNode):
     def _view(self, now: float) -> TrackView:
         with self._lock:
             latest, was_active = self._latest, self._was_active
-        if latest is None or now - latest.arrival > float(self._param("status_timeout")):
+        if latest is None or now - latest.arrival > float(self.param("status_timeout")):
             return TrackView("UNREACHABLE" if was_active else "IDLE")
         s = latest.status
         if s.state == TrackerStatus.IDLE:
@@ -196,11 +192,11 @@ class MavlinkBridge(ManagedNode):
     def _frame_for_command(self) -> tuple[int, tuple[int, int]] | str:
         """(stamp, image size) of the frame the GCS showed (video_latency ago; 0 = the newest),
         or why there is none."""
-        latency = float(self._param("video_latency"))
+        latency = float(self.param("video_latency"))
         now = time.monotonic()
         with self._lock:
             history = list(self._history)
-        if not history or now - history[-1].arrival > float(self._param("status_timeout")):
+        if not history or now - history[-1].arrival > float(self.param("status_timeout")):
             return "tracker is not publishing (inactive, no images or not running)"
         if history[-1].status.image_width == 0:
             return f"tracker has {NO_IMAGE_YET}"
@@ -254,8 +250,8 @@ class MavlinkBridge(ManagedNode):
 
     # ------------------------------------------------------------------ MAVLink side
     def _read_loop(self) -> None:
-        system_id, component_id = int(self._param("system_id")), int(self._param("component_id"))
-        fraction = float(self._param("point_box_fraction"))
+        system_id, component_id = int(self.param("system_id")), int(self.param("component_id"))
+        fraction = float(self.param("point_box_fraction"))
         while self._running.is_set():
             msg = self._link.recv(0.2)
             command = protocol.command_of(msg, system_id, component_id) if msg is not None else None
@@ -314,7 +310,7 @@ class MavlinkBridge(ManagedNode):
         latency) as long as a token bucket at the stream rate allows (so 30 Hz statuses give 20 Hz
         exactly, not every other one); the sender thread fills in when statuses stop coming (a
         tracker gone silent reads as ERROR)."""
-        interval = 1.0 / float(self._param("status_rate_hz")) if self._interval is None else self._interval
+        interval = 1.0 / float(self.param("status_rate_hz")) if self._interval is None else self._interval
         wanted = self._stream_always or now < self._active_until or self._view_is_error(now)
         if interval <= 0 or not wanted:
             return
@@ -389,18 +385,13 @@ class MavlinkBridge(ManagedNode):
                 )
 
     # ------------------------------------------------------------------ diagnostics
-    def _publish_diagnostics(self) -> None:
+    def health(self) -> Health:
         link_stats = dict(self._link.stats) if self._link else {}
-        level = DiagnosticStatus.OK
+        level = DiagnosticStatus.OK if self.lifecycle == "active" else DiagnosticStatus.WARN
         summary = f"{self.lifecycle}, {self._view(time.monotonic()).state}"
-        if self.config_error:
-            level, summary = DiagnosticStatus.ERROR, self.config_error
-        elif self.lifecycle != "active":
-            level = DiagnosticStatus.WARN
         values = {
-            "lifecycle_state": self.lifecycle,
-            "mavlink_url": str(self._param("mavlink_url")),
-            "tracker": str(self._param("tracker")),
+            "mavlink_url": str(self.param("mavlink_url")),
+            "tracker": str(self.param("tracker")),
             "tracker_reachable": bool(self._tracker_services)
             and self._tracker_services["init"].service_is_ready(),
             "queued_commands": self._commands.qsize(),
@@ -408,10 +399,7 @@ class MavlinkBridge(ManagedNode):
             **{f"ack_{k.lower()}": v for k, v in self._results.items()},
             **{f"link_{k}": v for k, v in link_stats.items()},
         }
-        name = f"{self.get_fully_qualified_name()}: mavlink bridge"
-        self._diag_pub.publish(
-            make_diagnostics(self.get_clock().now().to_msg(), name, level, summary, "mavlink", values)
-        )
+        return Health(level, summary, "mavlink", values)
 
 
 def main(args: list[str] | None = None) -> int:

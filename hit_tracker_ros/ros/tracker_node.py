@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -51,11 +51,11 @@ from .camera_info import camera_model
 from .conversions import bbox_to_xywh, image_size, image_to_rgb, make_detection, rgb_to_image, stamp_to_ns
 from .init_inputs import candidates, detection_label, point_box
 from .input_qos import IncompatibleQos, overridable
-from .managed_node import ManagedNode
+from .managed_node import Health, ManagedNode
 from .node_main import spin_node
 from .parameters import PARAMETERS
 from .refusals import NOT_ACTIVE
-from .status import STAGES, make_diagnostics, make_status
+from .status import STAGES, make_status
 
 SERVICE_QUEUE_DEPTH = 200
 
@@ -79,6 +79,8 @@ class _InitRequest:
 
 class TrackerNode(ManagedNode):
     """Single-target tracker as a ROS 2 lifecycle node."""
+
+    role = "tracker"
 
     def __init__(self, node_name: str = "hit_tracker", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
@@ -145,13 +147,8 @@ class TrackerNode(ManagedNode):
         self.create_service(InitTarget, "~/init", self._on_init, qos_profile=service_qos)
         self.create_service(Trigger, "~/stop", self._on_stop, qos_profile=service_qos)
         self.create_service(RemoveTarget, "~/remove", self._on_remove, qos_profile=service_qos)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(
-            float(self.get_parameter("diagnostics_period").value),
-            self._publish_diagnostics,
-        )
 
-        self.start()
+        self.start(float(self.param("diagnostics_period")))
 
     # ------------------------------------------------------------------ lifecycle
     def configure(self) -> None:
@@ -717,15 +714,13 @@ class TrackerNode(ManagedNode):
         return camera.bearing(*centre(box))
 
     # ------------------------------------------------------------------ diagnostics
-    def _publish_diagnostics(self) -> None:
+    def health(self) -> Health:
         with self._cond:
             counts = dict(self._counts)
         lifecycle = self.lifecycle
         level, summary = DiagnosticStatus.OK, f"{lifecycle}, {self._state_name}"
-        refused = "refused" in self._backend_info.get("backend_selection", "")
-        if self.config_error:
-            level, summary = DiagnosticStatus.ERROR, self.config_error
-        elif refused:  # running, but on a fallback: an accelerated engine failed verification
+        if "refused" in self._backend_info.get("backend_selection", ""):
+            # running, but on a fallback: an accelerated engine failed verification
             level = DiagnosticStatus.ERROR
             selection = self._backend_info["backend_selection"]
             summary = f"{lifecycle}, {self._state_name} on {self._backend}; {selection}"
@@ -743,7 +738,6 @@ class TrackerNode(ManagedNode):
             level = DiagnosticStatus.WARN
         latency = self._latency_ms.summary()
         values: dict[str, object] = {
-            "lifecycle_state": lifecycle,
             "state": self._state_name,
             "model": self._model,
             "backend": self._backend,
@@ -774,16 +768,7 @@ class TrackerNode(ManagedNode):
             values[f"{stage}_ms"] = self._stage_ms[stage].summary()["median"]
         values.update(self._backend_info)  # backend_selection, verification_iou, engine
         values["last_error"] = self._last_error
-        self._diag_pub.publish(
-            make_diagnostics(
-                self.get_clock().now().to_msg(),
-                f"{self.get_fully_qualified_name()}: tracker",
-                level,
-                summary,
-                self._model or "none",
-                values,
-            )
-        )
+        return Health(level, summary, self._model or "none", values)
 
 
 def main(args: list[str] | None = None) -> int:

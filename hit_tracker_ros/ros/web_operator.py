@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import cv2
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import Parameter, ParameterDescriptor, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import qos_profile_sensor_data
@@ -31,9 +31,8 @@ from ..web.requests import InitRequest, PointRequest
 from ..web.server import OperatorServer, Outcome
 from .conversions import bbox_to_xywh, image_to_rgb, ns_to_time, stamp_to_ns, xywh_to_bbox
 from .input_qos import IncompatibleQos, overridable
-from .managed_node import ManagedNode
+from .managed_node import Health, ManagedNode
 from .node_main import spin_node
-from .status import make_diagnostics
 
 SERVICE_TIMEOUT_S = 3.0
 
@@ -58,6 +57,8 @@ def parameter_defaults() -> dict[str, object]:
 
 
 class WebOperator(ManagedNode):
+    role = "web operator"
+
     def __init__(self, node_name: str = "web_operator", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         for name, (default, description) in PARAMETERS.items():
@@ -75,24 +76,16 @@ class WebOperator(ManagedNode):
         self._frames_sent = RateMeter()
         self._video_error = ""
         self._incompatible_qos = IncompatibleQos(self.get_logger())
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(1.0, self._publish_diagnostics)
         self.start()
-
-    def _param(self, name: str):
-        return self.get_parameter(name).value
 
     # ------------------------------------------------------------------ lifecycle
     def configure(self) -> None:
         for name in ("max_fps", "tap_box_size", "init_rate_hz"):
-            if not float(self._param(name)) > 0:
+            if not float(self.param(name)) > 0:
                 raise ValueError(f"{name} must be > 0")
-        if (
-            not 16 <= int(self._param("max_width")) <= 8192
-            or not 1 <= int(self._param("jpeg_quality")) <= 100
-        ):
+        if not 16 <= int(self.param("max_width")) <= 8192 or not 1 <= int(self.param("jpeg_quality")) <= 100:
             raise ValueError("max_width must lie in 16..8192 and jpeg_quality in 1..100")
-        tracker = str(self._param("tracker")).rstrip("/")
+        tracker = str(self.param("tracker")).rstrip("/")
         self._tracker_services = {
             "init": self.create_client(InitTarget, f"{tracker}/init"),
             "stop": self.create_client(Trigger, f"{tracker}/stop"),
@@ -101,22 +94,22 @@ class WebOperator(ManagedNode):
         }
         self._server = OperatorServer(
             self,
-            str(self._param("bind")),
-            int(self._param("port")),
-            str(self._param("token")),
-            float(self._param("init_rate_hz")),
+            str(self.param("bind")),
+            int(self.param("port")),
+            str(self.param("token")),
+            float(self.param("init_rate_hz")),
         )
         try:
             self._server.start()
         except OSError as exc:
             raise OSError(
-                f"cannot serve the page on {self._param('bind')}:{self._param('port')}: {exc}"
+                f"cannot serve the page on {self.param('bind')}:{self.param('port')}: {exc}"
             ) from exc
-        self.get_logger().info(f"operator page on http://{self._param('bind')}:{self._param('port')}/")
+        self.get_logger().info(f"operator page on http://{self.param('bind')}:{self.param('port')}/")
 
     def activate(self) -> None:
-        tracker = str(self._param("tracker")).rstrip("/")
-        compressed = bool(self._param("use_compressed"))
+        tracker = str(self.param("tracker")).rstrip("/")
+        compressed = bool(self.param("use_compressed"))
         image_topic = self.resolve_topic_name("image/compressed" if compressed else "image")
         self._subs = [
             self.create_subscription(
@@ -158,9 +151,9 @@ class WebOperator(ManagedNode):
 
     def _encode_loop(self) -> None:
         """At max_fps: the newest image, decoded (pixel budget), scaled, JPEG to the page."""
-        period = 1.0 / float(self._param("max_fps"))
-        max_width, quality = int(self._param("max_width")), int(self._param("jpeg_quality"))
-        budget = int(self._param("max_image_pixels"))
+        period = 1.0 / float(self.param("max_fps"))
+        max_width, quality = int(self.param("max_width")), int(self.param("jpeg_quality"))
+        budget = int(self.param("max_image_pixels"))
         sent_stamp = None
         while self._running.is_set():
             started = time.monotonic()
@@ -210,7 +203,7 @@ class WebOperator(ManagedNode):
 
     # ------------------------------------------------------------------ OperatorBackend
     def hello(self) -> dict[str, Any]:
-        return {"max_fps": float(self._param("max_fps")), "tracker": str(self._param("tracker"))}
+        return {"max_fps": float(self.param("max_fps")), "tracker": str(self.param("tracker"))}
 
     async def _call(self, name: str, request):
         """A tracker service call awaited on the server's loop; the response or an error text."""
@@ -246,7 +239,7 @@ class WebOperator(ManagedNode):
         return Outcome(response.success, response.message, response.track_id)
 
     async def point(self, request: PointRequest) -> Outcome:
-        side = float(self._param("tap_box_size"))
+        side = float(self.param("tap_box_size"))
         box = (request.x - side / 2, request.y - side / 2, side, side)
         return await self.init(InitRequest(request.stamp_ns, box, "operator"))
 
@@ -279,29 +272,25 @@ class WebOperator(ManagedNode):
         )
 
     # ------------------------------------------------------------------ diagnostics
-    def _publish_diagnostics(self) -> None:
+    def health(self) -> Health:
         counts = dict(self._server.counts) if self._server else {}
-        level = DiagnosticStatus.ERROR if self.config_error else DiagnosticStatus.OK
-        summary = (
-            self.config_error or f"{self.lifecycle}, page on {self._param('bind')}:{self._param('port')}"
+        level, summary = (
+            DiagnosticStatus.OK,
+            f"{self.lifecycle}, page on {self.param('bind')}:{self.param('port')}",
         )
-        if not self.config_error and self._incompatible_qos.events:
+        if self._incompatible_qos.events:
             level, summary = (
                 DiagnosticStatus.WARN,
                 f"{summary}; incompatible QoS on {self._incompatible_qos.last}",
             )
         values = {
-            "lifecycle_state": self.lifecycle,
             "video_fps": self._frames_sent.rate(),
             "video_error": self._video_error,
-            "token_required": bool(self._param("token")),
+            "token_required": bool(self.param("token")),
             **counts,
             **self._incompatible_qos.diagnostics(),
         }
-        name = f"{self.get_fully_qualified_name()}: web operator"
-        self._diag_pub.publish(
-            make_diagnostics(self.get_clock().now().to_msg(), name, level, summary, "web", values)
-        )
+        return Health(level, summary, "web", values)
 
 
 def _target(msg: TrackerStatus) -> dict[str, Any]:
