@@ -10,12 +10,13 @@ from hit_tracker_ros.ros.tools.node_client import (
     Client,
     NodeProcess,
     RemoteTracker,
+    SceneCamera,
     make_bbox,
     make_image,
     ns_to_time,
 )
 
-__all__ = ["Client", "NodeProcess", "RemoteTracker", "make_bbox", "make_image", "ns_to_time"]
+__all__ = ["Client", "NodeProcess", "RemoteTracker", "SceneCamera", "make_bbox", "make_image", "ns_to_time"]
 
 STAMP_BASE_NS = 1_700_000_000 * 1_000_000_000
 FRAME_PERIOD_NS = 33_333_333

@@ -10,15 +10,13 @@ import math
 import os
 import socket
 import struct
-import threading
 import time
 import uuid
 
 import numpy as np
 import pytest
 from lifecycle_msgs.msg import Transition
-from ros_harness import NodeProcess, RemoteTracker, make_image
-from sensor_msgs.msg import Image
+from ros_harness import NodeProcess, RemoteTracker, SceneCamera
 
 from hit_tracker_ros.core.boxes import iou
 from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
@@ -43,42 +41,6 @@ def free_port(kind=socket.SOCK_DGRAM) -> int:
         return s.getsockname()[1]
 
 
-class Feeder:
-    """Publishes the scene to the tracker at 30 Hz and remembers which truth it showed when."""
-
-    def __init__(self, client, topic: str) -> None:
-        self.client, self.topic = client, topic
-        self.shown: list[tuple[float, np.ndarray]] = []
-        self.running = True
-        self.lock = threading.Lock()
-        client.advertise(topic, Image)
-        client.wait_for_subscribers(topic)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        i = 0
-        while self.running:
-            k = i % len(SCENE)
-            self.client.publish(self.topic, make_image(SCENE.frame(k), time.time_ns()))
-            with self.lock:
-                self.shown.append((time.monotonic(), SCENE.truth(k)))
-            i += 1
-            time.sleep(1 / 30)
-
-    def truth_at(self, t: float) -> np.ndarray:
-        with self.lock:
-            return next(box for shown, box in reversed(self.shown) if shown <= t)
-
-    def newest(self) -> np.ndarray:
-        with self.lock:
-            return self.shown[-1][1]
-
-    def stop(self) -> None:
-        self.running = False
-        self.thread.join()
-
-
 class Rig:
     """tracker + bridge (+ a frame feeder) in one namespace, and a ground station."""
 
@@ -100,7 +62,7 @@ class Rig:
         )
         self.gcs = GroundStation(f"udpin:127.0.0.1:{self.port}")
         self.gcs.wait("HEARTBEAT", timeout=20)
-        self.feeder = Feeder(client, f"{self.ns}/image") if feed else None
+        self.feeder = SceneCamera(client, f"{self.ns}/image", SCENE) if feed else None
         if feed:
             self.wait_until_bridge_sees_images()
 

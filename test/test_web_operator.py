@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,8 +19,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 from hit_tracker_ros.msg import TrackerStatus
-from ros_harness import NodeProcess, RemoteTracker, make_image
-from sensor_msgs.msg import Image
+from ros_harness import NodeProcess, RemoteTracker, SceneCamera
 
 from hit_tracker_ros.core.stamps import format_stamp
 from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
@@ -54,31 +52,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Camera:
-    """Publishes the scene at 30 Hz on the namespace's image topic; remembers stamp -> truth."""
-
-    def __init__(self, client, topic: str) -> None:
-        self.client, self.topic, self.truth = client, topic, {}
-        self.running = True
-        client.advertise(topic, Image)
-        client.wait_for_subscribers(topic)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        i = 0
-        while self.running:
-            stamp = time.time_ns()
-            self.truth[stamp] = SCENE.truth(i % len(SCENE))
-            self.client.publish(self.topic, make_image(SCENE.frame(i % len(SCENE)), stamp))
-            i += 1
-            time.sleep(1 / 30)
-
-    def stop(self) -> None:
-        self.running = False
-        self.thread.join()
-
-
 class Operator:
     """tracker + web_operator in one namespace, the camera, and the page's URL."""
 
@@ -92,7 +65,7 @@ class Operator:
         if token:
             params["token"] = token
         self.web = NodeProcess(self.ns, params, log_dir, "web_operator", "web_operator")
-        self.camera = Camera(client, f"{self.ns}/image")
+        self.camera = SceneCamera(client, f"{self.ns}/image", SCENE)
         self.url = f"http://127.0.0.1:{self.port}/"
         deadline = time.monotonic() + 20
         while True:  # the page is served, and the web node reaches the tracker's services
@@ -169,11 +142,11 @@ def wait_for(predicate, timeout: float, what: str):
         time.sleep(0.05)
 
 
-def drag_over_target(driver, camera: Camera, touch: bool = False) -> str:
+def drag_over_target(driver, camera: SceneCamera, touch: bool = False) -> str:
     """Drag a box around the target as shown; returns the stamp of the frame the page froze."""
     canvas = driver.find_element(By.ID, "video")
     stamp = int(wait_for(lambda: dataset(driver, "frameStamp"), 20, "video"))
-    x, y, w, h = camera.truth[stamp]
+    x, y, w, h = camera.truth_of(stamp)
     scale = canvas.size["width"] / W  # CSS pixels per camera pixel
     x0, y0 = (x - 1) * scale - canvas.size["width"] / 2, (y - 1) * scale - canvas.size["height"] / 2
     dx, dy = (w + 2) * scale, (h + 2) * scale
@@ -229,7 +202,7 @@ def test_page_tracks_by_drag_stops_and_sets_the_threshold(operator, tmp_path):
             10,
             "the new track TRACKING",
         )
-        truth = operator.camera.truth[status.header.stamp.sec * 10**9 + status.header.stamp.nanosec]
+        truth = operator.camera.truth_of(status.header.stamp.sec * 10**9 + status.header.stamp.nanosec)
         centre = np.array([status.bbox.center.position.x, status.bbox.center.position.y])
         assert np.hypot(*(centre - (truth[:2] + truth[2:] / 2))) < 10, "it follows the boxed target"
         wait_for(lambda: dataset(driver, "state") == "TRACKING", 10, "the page to show TRACKING")
@@ -276,7 +249,7 @@ def test_tap_and_phone_touch(operator, tmp_path):
         # a tap: a point init around the tapped place
         driver.execute_script("document.body.dataset.lastReply = ''")
         stamp = int(dataset(driver, "frameStamp"))
-        x, y, w, h = operator.camera.truth[stamp]
+        x, y, w, h = operator.camera.truth_of(stamp)
         scale = canvas.size["width"] / W
         finger = PointerInput(POINTER_TOUCH, "finger")
         tap = ActionBuilder(driver, mouse=finger)

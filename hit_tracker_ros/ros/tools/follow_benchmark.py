@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -33,12 +32,11 @@ def _median(values) -> float:
 def run(repeats: int, seconds: float) -> dict:
     use_private_domain()
     from geometry_msgs.msg import Vector3Stamped
-    from sensor_msgs.msg import Image
     from std_srvs.srv import SetBool
 
     from ...mavlink.camera_protocol import mav
     from ...mavlink.ground_station import GroundStation
-    from .node_client import Client, NodeProcess, RemoteTracker, make_image
+    from .node_client import Client, NodeProcess, RemoteTracker, SceneCamera
 
     scene = SyntheticScene(SceneConfig(n_frames=240))
     width, height = scene.config.width, scene.config.height
@@ -69,26 +67,12 @@ def run(repeats: int, seconds: float) -> dict:
     ]
     client = Client()
     gcs = GroundStation(f"udpin:127.0.0.1:{port}")
-    stop = threading.Event()
-    shown: list[np.ndarray] = []
+    camera = None
     try:
         tracker = RemoteTracker(procs[0], client)
         rates = f"{procs[2].name}/gimbal_rate"
         client.listen(rates, Vector3Stamped)
-        image_topic = f"{ns}/image"
-        client.advertise(image_topic, Image)
-        client.wait_for_subscribers(image_topic)
-
-        def feed() -> None:
-            i = 0
-            while not stop.is_set():
-                client.publish(image_topic, make_image(scene.frame(i % len(scene)), time.time_ns()))
-                shown.append(scene.truth(i % len(scene)))
-                i += 1
-                time.sleep(1 / 30)
-
-        feeder = threading.Thread(target=feed, daemon=True)
-        feeder.start()
+        camera = SceneCamera(client, f"{ns}/image", scene)
         gcs.wait("HEARTBEAT", timeout=20)
         while True:  # until the bridge has seen the tracker's images
             _, ack = gcs.request(mav.MAV_CMD_REQUEST_MESSAGE, mav.MAVLINK_MSG_ID_CAMERA_INFORMATION)
@@ -98,7 +82,7 @@ def run(repeats: int, seconds: float) -> dict:
 
         ack_ms, active_ms = [], []
         for _ in range(repeats):
-            x, y, w, h = shown[-1]
+            x, y, w, h = camera.newest()
             rect = (x / width, y / height, (x + w) / width, (y + h) / height)
             sent, ack = gcs.request(mav.MAV_CMD_CAMERA_TRACK_RECTANGLE, *rect)
             active = gcs.wait("CAMERA_TRACKING_IMAGE_STATUS", sent, lambda m: m.tracking_status == 1)
@@ -129,7 +113,8 @@ def run(repeats: int, seconds: float) -> dict:
         window = [t for t in command_times if t >= time.time() - seconds]
         periods = np.diff(window) * 1e3
     finally:
-        stop.set()
+        if camera is not None:
+            camera.stop()
         gcs.close()
         client.close()
         for p in procs:
