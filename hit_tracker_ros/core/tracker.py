@@ -30,6 +30,14 @@ class Step:
     image_size: tuple[int, int]
 
 
+def completed(step: Step, outputs: dict[str, np.ndarray] | None) -> tuple[np.ndarray, float]:
+    """A step's box clipped to its image and its score in [0, 1] (NaN: 0), for a track's step and a
+    re-acquisition window alike."""
+    box, score = step.complete(outputs)
+    score = float(np.clip(score, 0.0, 1.0)) if np.isfinite(score) else 0.0
+    return clip_to_image(np.asarray(box, dtype=np.float64), step.image_size), score
+
+
 class FrameSizeError(ValueError):
     """A frame whose size differs from the frame the tracker was initialized on."""
 
@@ -106,9 +114,7 @@ class Tracker(ABC):
     def finish(self, step: Step, outputs: dict[str, np.ndarray] | None = None) -> TrackResult:
         """The second half: the box from the network outputs (None when the plan had no feeds),
         clipped, and the state from the score (with hysteresis)."""
-        box, score = step.complete(outputs)
-        box = clip_to_image(np.asarray(box, dtype=np.float64), step.image_size)
-        score = float(np.clip(score, 0.0, 1.0)) if np.isfinite(score) else 0.0
+        box, score = completed(step, outputs)
         needed = self.score_threshold
         if self._state == TrackState.LOST:
             needed = max(self.recover_threshold, self.score_threshold)
@@ -134,9 +140,7 @@ class Tracker(ABC):
 
     @staticmethod
     def finish_window(step: Step, outputs: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, float]:
-        box, score = step.complete(outputs)
-        score = float(np.clip(score, 0.0, 1.0)) if np.isfinite(score) else 0.0
-        return clip_to_image(np.asarray(box, dtype=np.float64), step.image_size), score
+        return completed(step, outputs)
 
     def search_side(self, box: np.ndarray) -> float:
         """Side in pixels of the image region one search window around `box` sees."""

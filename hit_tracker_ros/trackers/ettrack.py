@@ -114,7 +114,10 @@ class ETTrackTracker(NetworkTracker):
 
         def complete(outputs) -> tuple[np.ndarray, float]:
             with timer.stage("postprocess"):
-                self._pos, self._size, box, score = self._read(frame, outputs, pos, size, scale_z)
+                self.last_cls_score = sigmoid(outputs["cls"][0, 0])  # the track's map, not a window's
+                self._pos, self._size, box, score = self._read(
+                    frame, self.last_cls_score, outputs, pos, size, scale_z
+                )
             return box, score
 
         return {"template": self._template, "search": search}, complete
@@ -125,15 +128,18 @@ class ETTrackTracker(NetworkTracker):
         search, scale_z = self._crop_around(frame, pos, size)
 
         def complete(outputs) -> tuple[np.ndarray, float]:
-            return self._read(frame, outputs, pos, size, scale_z)[2:]
+            return self._read(frame, sigmoid(outputs["cls"][0, 0]), outputs, pos, size, scale_z)[2:]
 
         return {"template": self._template, "search": search}, complete
 
-    def _read(self, frame, outputs, pos, size, scale_z) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        """(new centre, new size, reported box, score) from a search around (pos, size)."""
+    def _read(
+        self, frame, cls_score, outputs, pos, size, scale_z
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """(new centre, new size, reported box, score) from a search around (pos, size), given the
+        sigmoid of its classification map."""
         c = self.config
         height, width = frame.shape[:2]
-        new_pos, new_size, score = self._update(outputs["cls"][0, 0], outputs["reg"][0], pos, size, scale_z)
+        new_pos, new_size, score = self._update(cls_score, outputs["reg"][0], pos, size, scale_z)
         new_pos = np.array([max(0, min(width, new_pos[0])), max(0, min(height, new_pos[1]))])
         new_size = np.array(
             [max(c.min_size, min(width, new_size[0])), max(c.min_size, min(height, new_size[1]))]
@@ -143,13 +149,12 @@ class ETTrackTracker(NetworkTracker):
         return new_pos, new_size, box, score
 
     def _update(
-        self, cls: np.ndarray, reg: np.ndarray, pos: np.ndarray, size: np.ndarray, scale_z: float
+        self, cls_score: np.ndarray, reg: np.ndarray, pos: np.ndarray, size: np.ndarray, scale_z: float
     ) -> tuple[np.ndarray, np.ndarray, float]:
-        """The authors' `update`: pick the cell, move the centre, smooth the size; (centre, size,
-        the chosen cell's score). A non-finite result (degenerate predictions) keeps the state."""
+        """The authors' `update` (cls_score: the sigmoid of the classification map): pick the cell,
+        move the centre, smooth the size; (centre, size, the chosen cell's score). A non-finite
+        result (degenerate predictions) keeps the state."""
         c = self.config
-        cls_score = sigmoid(cls)
-        self.last_cls_score = cls_score
         target = size * scale_z
         x1, y1 = self._grid_x - reg[0], self._grid_y - reg[1]
         x2, y2 = self._grid_x + reg[2], self._grid_y + reg[3]
