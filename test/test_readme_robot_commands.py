@@ -204,17 +204,26 @@ def wait_until_up(launched: Launched, probe, timeout: float) -> set[str]:
     )
 
 
-def wait_for_daemon(nodes: set[str], cwd: Path, timeout: float = 30.0) -> None:
-    """Until the ros2 daemon (which `ros2 param` and `ros2 lifecycle` ask for node names) has
-    discovered `nodes`: on a robot it has been running for long; here it has just started."""
+def wait_for_daemon(nodes: set[str], topics: set[str], cwd: Path, timeout: float = 30.0) -> None:
+    """Until the ros2 daemon (which `ros2 param`, `ros2 lifecycle` and `ros2 topic echo` ask for
+    names and types) has discovered `nodes` and the publishers of `topics`: on a robot it has been
+    running for long; here it has just started, and on a loaded machine a publisher can reach it
+    after its node (`topic echo` then fails: "Could not determine the type")."""
     deadline = time.monotonic() + timeout
     listed = ""
-    while time.monotonic() < deadline:
-        listed = subprocess.run(["ros2", "node", "list"], cwd=cwd, capture_output=True, text=True).stdout
-        if nodes <= set(listed.split()):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"the ros2 daemon does not list {nodes} after {timeout:.0f} s: {listed}")
+    for verb, wanted in (("node", nodes), ("topic", topics)):
+        while True:
+            listed = subprocess.run(["ros2", verb, "list"], cwd=cwd, capture_output=True, text=True).stdout
+            if wanted <= set(listed.split()):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the ros2 daemon lists no {wanted} after {timeout:.0f} s:\n{listed}")
+            time.sleep(0.5)
+
+
+def echoed_topics(commands: list[str]) -> set[str]:
+    """The topics the session's `ros2 topic echo` commands read."""
+    return {c.split()[3] for c in commands if c.startswith("ros2 topic echo")}
 
 
 def run_command(command: str, cwd: Path) -> tuple[str, bool]:
@@ -284,7 +293,7 @@ def test_readme_command(session: Session, camera, workdir):
     launched = Launched(session.launch, workdir)
     try:
         nodes = wait_until_up(launched, probe, timeout=180)
-        wait_for_daemon(nodes, workdir)
+        wait_for_daemon(nodes, echoed_topics(session.commands), workdir)
         for command in session.commands:
             output, completed = run_command(command, workdir)
             if command.startswith("ros2 topic echo"):
