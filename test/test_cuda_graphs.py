@@ -1,16 +1,20 @@
-"""The CUDA-graph torch backend as far as a machine without CUDA can test it: everything around
-the graphs (one graph set per input shape set, re-capture on a new shape, the template half
-replayed only when the template changes, the families' template/search split, the check against
-eager) runs with EagerGraphs, which replays by re-running the captured function on the same static
-tensors. The graphs themselves run in test_gpu_torch.py where a GPU exists."""
+"""The CUDA-graph torch backend on a machine without CUDA: the real CudaGraphs / CudaGraphRunner
+code runs against test/fake_cuda.py, a stand-in of torch.cuda's capture API that records the
+captured aten ops, replays them, leaves captured tensors undefined until the first replay and
+models what graphs sharing a memory pool may do to each other. The graphs themselves run on a GPU
+in test_gpu_torch.py (scripts/gpu-check)."""
 
 from __future__ import annotations
+
+import gc
 
 import numpy as np
 import pytest
 import torch
+from fake_cuda import FakeCuda, FakeGraph
 
-from hit_tracker_ros.backends.torch_graphs import CudaGraphRunner, EagerGraphs, TemplateCached
+from hit_tracker_ros.backends.build import NetworkSpec, graph_capture_feeds
+from hit_tracker_ros.backends.torch_graphs import CAPTURE_MODE, CudaGraphRunner, TemplateCached
 from hit_tracker_ros.backends.torch_runner import TorchRunner
 from hit_tracker_ros.trackers.network import family_of, input_sides
 
@@ -24,30 +28,41 @@ def runtime_network(model: str):
     return family.torch_runtime(family.prepare(family.build_network(model)))
 
 
-def feeds(model: str, n: int, search_side: int | None = None, seed: int = 0) -> list[dict[str, np.ndarray]]:
-    """n frames: the template inputs fixed, the search input new each frame."""
+def feeds(
+    model: str, n: int, search_side: int | None = None, seed: int = 0, batch: int = 1
+) -> list[dict[str, np.ndarray]]:
+    """n frames of `batch` rows: the template inputs fixed (seeded), the search input new each frame."""
     family = family_of(model)
     rng = np.random.default_rng(seed)
     sides = input_sides(family, model)
     fixed = {
-        k: rng.standard_normal((1, 3, s, s)).astype(np.float32) for k, s in sides.items() if k != "search"
+        k: np.repeat(rng.standard_normal((1, 3, s, s)).astype(np.float32), batch, axis=0)
+        for k, s in sides.items()
+        if k != "search"
     }
     side = search_side or sides["search"]
-    return [{**fixed, "search": rng.standard_normal((1, 3, side, side)).astype(np.float32)} for _ in range(n)]
+    return [
+        {**fixed, "search": rng.standard_normal((batch, 3, side, side)).astype(np.float32)} for _ in range(n)
+    ]
 
 
-def runners(model: str):
+def runners(model: str, cuda: FakeCuda | None = None, expected=()):
     family = family_of(model)
     graphed = CudaGraphRunner(
-        runtime_network(model), family.inputs, family.outputs, "cpu", graphs=EagerGraphs()
+        runtime_network(model),
+        family.inputs,
+        family.outputs,
+        "cpu",
+        cuda=cuda or FakeCuda(),
+        expected=expected,
     )
     eager = TorchRunner(runtime_network(model), family.inputs, family.outputs)
     return graphed, eager
 
 
-def assert_same(a: dict, b: dict) -> None:
+def assert_same(a: dict, b: dict, what: str = "") -> None:
     for name in b:
-        np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-5, err_msg=f"{what} {name}")
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -72,6 +87,95 @@ def test_ettrack_keeps_one_graph_set_per_search_size():
     assert len(graphed._sets) == 2
 
 
+@pytest.mark.parametrize("model", ("ettrack", "mixformerv2_s"))
+def test_shape_and_batch_alternation_with_a_fixed_template_equals_eager_on_every_frame(model):
+    """Defect 2 of issue 18: with one memory pool for every graph set, a set captured later could
+    hold its live template features in an earlier set's scratch memory, and replaying the earlier
+    set overwrote them; the later set, whose template had not changed, then read corrupted
+    features. Each set has its own pool now."""
+    cuda = FakeCuda()
+    graphed, eager = runners(model, cuda)
+    sides = (256, 288) if model == "ettrack" else (None,)
+    # one template for all, searches alternating between sizes and batch sizes 1, 2, 4
+    template_rows = {k: v for k, v in feeds(model, 1, batch=4)[0].items() if k != "search"}
+    rng = np.random.default_rng(3)
+    schedule = [(side, batch) for _ in range(2) for side in sides for batch in (1, 2, 4)]
+    for side, batch in schedule:
+        search_side = side or input_sides(family_of(model), model)["search"]
+        feed = {k: v[:batch] for k, v in template_rows.items()}
+        feed["search"] = rng.standard_normal((batch, 3, search_side, search_side)).astype(np.float32)
+        assert_same(graphed.run(feed), eager.run(feed), f"side {side} batch {batch}")
+    sets = list(graphed._sets.values())
+    assert len(sets) == len(sides) * 3
+    pools = [s.track.graph.pool() for s in sets]
+    assert len({id(p) for p in pools}) == len(sets)  # a pool per set
+    assert all(s.encode.graph.pool() is s.track.graph.pool() for s in sets)  # shared within a set
+
+
+def test_one_shared_pool_would_corrupt_the_features_this_stand_in_detects_it():
+    """The stand-in's model of a shared pool is what makes the test above meaningful: capturing
+    every set into one pool (the old code) gives NaN features after an alternation."""
+
+    class SharedPool(FakeCuda):
+        def __init__(self) -> None:
+            super().__init__()
+            self.shared = object()
+
+        def graph_pool_handle(self):
+            return self.shared
+
+    graphed, _ = runners("ettrack", SharedPool())
+    first, second = feeds("ettrack", 1)[0], feeds("ettrack", 1, search_side=288)[0]
+    graphed.run(first)
+    graphed.run(second)
+    graphed.run(first)  # replays the 256 set, whose scratch holds the 288 set's features
+    assert np.isnan(graphed.run(second)["cls"]).all()
+
+
+def test_capture_happens_at_build_for_every_expected_shape_with_a_thread_local_mode(tmp_path):
+    """Defect 6: capture synchronizes the device and runs warm-ups; in the tracking loop it would
+    stall a frame, and the default global capture mode makes other threads' CUDA calls fail
+    meanwhile. The batches tracking uses (powers of two up to max_batch) and E.T.Track's two
+    search sizes are captured when the runner is built, thread-locally."""
+    family = family_of("ettrack")
+    spec = NetworkSpec(
+        name="ettrack",
+        checkpoint=tmp_path / "none.pth",
+        input_shapes={"template": (1, 3, 127, 127), "search": (1, 3, 256, 256)},
+        outputs=family.outputs,
+        export=lambda out, static: {},
+        torch_network=lambda: runtime_network("ettrack"),
+        verification_inputs=lambda: feeds("ettrack", 1),
+        boxes_of=lambda out: out,
+        search_sizes=(256, 288),
+    )
+    assert [f["search"].shape[0] for f in graph_capture_feeds(spec, max_batch=5)] == [1, 2, 4, 8] * 2
+    expected = graph_capture_feeds(spec, max_batch=3)
+    shapes = sorted((f["search"].shape[0], f["search"].shape[-1]) for f in expected)
+    assert shapes == [(b, s) for b in (1, 2, 4) for s in (256, 288)]
+    cuda = FakeCuda()
+    graphed, eager = runners("ettrack", cuda, expected)
+    assert graphed.captures == graphed.captured_at_build == 6
+    assert set(cuda.capture_modes) == {CAPTURE_MODE} == {"thread_local"}
+    for batch in (1, 3):  # 3 is padded to 4: no capture while tracking
+        for side in (256, 288):
+            feed = feeds("ettrack", 1, search_side=side, batch=batch)[0]
+            assert_same(graphed.run(feed), eager.run(feed))
+    assert graphed.captures == 6
+
+
+def test_an_evicted_graph_set_releases_its_graphs():
+    """Defect 7: evicted sets used to stay referenced (and their memory pools with them)."""
+    cuda = FakeCuda()
+    graphed, _ = runners("hit_tiny", cuda)
+    graphed.capacity = 2
+    for batch in (1, 2, 4):
+        graphed.run(feeds("hit_tiny", 1, batch=batch)[0])
+    gc.collect()
+    assert len(graphed._sets) == 2
+    assert cuda.live_graphs() == 2  # the batch-1 set's graph is gone
+
+
 def test_template_split_equals_the_cached_forward():
     """encode_templates + track (what the graphs capture) is the forward the torch backend runs."""
     for model in ("mixformerv2_s", "ettrack"):
@@ -87,17 +191,40 @@ def test_template_split_equals_the_cached_forward():
 
 
 def test_a_graph_that_disagrees_with_eager_is_refused():
-    class Flaky(EagerGraphs):
-        def capture(self, fn):
-            replay, outputs, eager = super().capture(fn)
-            return replay, tuple(o + 1.0 for o in outputs), eager
+    class Flaky(FakeGraph):
+        def replay(self) -> None:
+            super().replay()
+            for tensor in self.made:
+                if tensor.is_floating_point():
+                    tensor.add_(1.0)
 
-    family = family_of("hit_tiny")
-    runner = CudaGraphRunner(
-        runtime_network("hit_tiny"), family.inputs, family.outputs, "cpu", graphs=Flaky()
-    )
+    cuda = FakeCuda()
+    cuda.CUDAGraph = lambda: Flaky(cuda)
     with pytest.raises(RuntimeError, match="differs from eager"):
-        runner.run(feeds("hit_tiny", 1)[0])
+        runners("hit_tiny", cuda)[0].run(feeds("hit_tiny", 1)[0])
+
+
+def test_a_host_sync_inside_capture_fails_as_on_a_gpu():
+    class Syncs(torch.nn.Module):
+        def forward(self, template, search):
+            return (search * float(template.mean()),)  # .item(): not allowed while capturing
+
+    runner = CudaGraphRunner(Syncs(), ("template", "search"), ("out",), "cpu", cuda=FakeCuda())
+    with pytest.raises(RuntimeError, match="operation not permitted when stream is capturing"):
+        runner.run(
+            {"template": np.ones((1, 3, 2, 2), np.float32), "search": np.ones((1, 3, 4, 4), np.float32)}
+        )
+
+
+def test_device_tensor_inputs_are_copied_in_without_the_host():
+    """GPU preprocessing hands device tensors over (here CPU tensors): same outputs as arrays,
+    and the template change is detected on the device."""
+    graphed, eager = runners("mixformerv2_s")
+    frames = feeds("mixformerv2_s", 2) + feeds("mixformerv2_s", 2, seed=1)
+    for feed in frames:
+        as_tensors = {k: torch.from_numpy(v.copy()) for k, v in feed.items()}
+        assert_same(graphed.run(as_tensors), eager.run(feed))
+    assert graphed.captures == 1 and graphed.template_encodes == 1
 
 
 def test_without_cuda_the_graph_backend_says_why(tmp_path):

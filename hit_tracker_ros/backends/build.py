@@ -23,8 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .engine_cache import sha256_file
 from .options import BackendOptions
+from .profiles import Profile, dla_profile
 from .select import BoxDecoder, Built, Candidate, Selection, select_backend
 
 
@@ -46,6 +49,7 @@ class NetworkSpec:
     boxes_of: BoxDecoder
     tensorrt_profile: dict[str, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
     has_static_weight_form: bool = False
+    search_sizes: tuple[int, ...] = ()  # search sides the tracker switches between (E.T.Track)
 
     @property
     def is_onnx(self) -> bool:
@@ -127,11 +131,35 @@ def torch_runner(network: NetworkSpec, device: str = "cpu", fp16: bool = False):
     return TorchRunner(network.torch_network(), tuple(network.input_shapes), network.outputs, device, fp16)
 
 
-def graph_runner(network: NetworkSpec, device: str, fp16: bool):
+def graph_capture_feeds(network: NetworkSpec, max_batch: int) -> list[dict[str, np.ndarray]]:
+    """Inputs of every shape set tracking will use, captured when the runner is built: batches 1,
+    2, 4, ... up to the first power of two >= max_batch (the runner pads batches to powers of two),
+    for each search size of the family."""
+    base = network.verification_inputs()[0]
+    rng = np.random.default_rng(0)
+    batches = [1]
+    while batches[-1] < max_batch:
+        batches.append(batches[-1] * 2)
+    feeds = []
+    for side in network.search_sizes or (None,):
+        search = base["search"]
+        if side is not None and search.shape[-1] != side:
+            search = rng.standard_normal((1, 3, side, side)).astype(np.float32)
+        one = {**base, "search": search}
+        feeds += [{name: np.repeat(value, batch, axis=0) for name, value in one.items()} for batch in batches]
+    return feeds
+
+
+def graph_runner(network: NetworkSpec, device: str, fp16: bool, max_batch: int = 1):
     from .torch_graphs import CudaGraphRunner
 
     return CudaGraphRunner(
-        network.torch_network(), tuple(network.input_shapes), network.outputs, device, fp16
+        network.torch_network(),
+        tuple(network.input_shapes),
+        network.outputs,
+        device,
+        fp16,
+        expected=graph_capture_feeds(network, max_batch),
     )
 
 
@@ -142,7 +170,7 @@ def _tensorrt(network: NetworkSpec, options: BackendOptions, precision: str) -> 
     path = onnx_for(network, static_weights=True)
     dla_core = options.trt_dla_core if precision == "fp16" else -1
     builder = {"workspace_mb": options.trt_workspace_mb, "dla_core": dla_core}
-    profile = engine_profile(network, options.max_batch)
+    profile = engine_profile(network, options.max_batch, dla_core >= 0)
     shapes = {name: [list(p) for p in shapes] for name, shapes in profile.items()}
     key = engine_key(path, precision, shapes, builder)
     runner, entry = EngineCache(options.engine_cache_dir).get_or_build(
@@ -159,21 +187,22 @@ def _ort_tensorrt(network: NetworkSpec, options: BackendOptions, precision: str)
 
     path = onnx_for(network, static_weights=True)
     dla_core = options.trt_dla_core if precision == "fp16" else -1
-    ep_options = tensorrt_ep_options(options.engine_cache_dir, path, precision == "fp16", dla_core)
-    return OnnxRunner(
-        path, ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"), ep_options
-    )
+    profile = engine_profile(network, options.max_batch, dla_core >= 0)
+    ep_options = tensorrt_ep_options(options.engine_cache_dir, path, precision == "fp16", dla_core, profile)
+    providers = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+    # a batch beyond the profile would make the EP build another engine inside the tracking loop
+    return OnnxRunner(path, providers, ep_options, max_batch=max(high[0] for _, _, high in profile.values()))
 
 
-def engine_profile(network: NetworkSpec, max_batch: int) -> dict[str, tuple[list[int], ...]]:
+def engine_profile(network: NetworkSpec, max_batch: int, dla: bool = False) -> Profile:
     """TensorRT optimization profile (min, opt, max shape) of every input: batch 1 to
     `max_batch` (optimized for 1: one target), and the family's own dynamic axes (E.T.Track's
-    search sizes)."""
-    profile = {}
+    search sizes); on the DLA static batch 1, or ValueError (profiles.dla_profile)."""
+    profile: Profile = {}
     for name, shape in network.input_shapes.items():
         low, opt, high = network.tensorrt_profile.get(name, (list(shape),) * 3)
         profile[name] = ([1, *low[1:]], [1, *opt[1:]], [max(max_batch, 1), *high[1:]])
-    return profile
+    return dla_profile(profile, network.name) if dla else profile
 
 
 def tensorrt_precisions(options: BackendOptions) -> tuple[str, ...]:
@@ -206,7 +235,7 @@ def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candi
     out["torch-cuda-graph"] = Candidate(
         "torch-cuda-graph",
         _torch_unavailable(network, gpu, graphs=options.cuda_graphs),
-        lambda: graph_runner(network, gpu, options.fp16),
+        lambda: graph_runner(network, gpu, options.fp16, options.max_batch),
     )
     batch_form = options.max_batch > 1  # E.T.Track: the form that batches (onnx_for)
     out["onnxruntime-cuda"] = Candidate(

@@ -1,7 +1,9 @@
 """Backend selection for `backend: auto`, and verification of accelerated backends.
 
 The chains are in build.py. The first candidate that is installed, is created without error and
-passes verification is used. Every skipped candidate is reported with the reason.
+passes verification is used. Every skipped candidate is reported with the reason, also one that
+fails while it is verified: ONNX Runtime's TensorRT EP builds its engine at the first run() of a
+graph with dynamic axes, so a failed build or a refused shape shows there.
 Verification runs fixed inputs through the candidate and an FP32 CPU reference and compares the
 predicted boxes (in fractions of the search crop). A candidate is accepted when its IoU with the
 reference reaches `min_iou`, or when every box coordinate agrees within BOX_DIFF_TOLERANCE: IoU is
@@ -63,6 +65,9 @@ class Selection:
         providers = getattr(self.runner, "providers", None)
         if providers:  # what ONNX Runtime actually runs, read back from the session
             info["onnxruntime_providers"] = ", ".join(providers)
+        nodes = getattr(self.runner, "node_providers", None)
+        if nodes:  # which provider ran how many nodes (profiled first run)
+            info["onnxruntime_nodes"] = ", ".join(f"{p}: {n}" for p, n in nodes.items())
         if self.engine is not None:
             how = "rebuilt: " + self.engine.reason if self.engine.rebuilt else "cache hit"
             info["engine"] = f"{self.engine.path} ({how})"
@@ -107,7 +112,11 @@ def select_backend(
         verification = None
         if candidate.verify:
             reference_runner = reference_runner or reference()
-            verification = verify_against(runner, reference_runner, inputs, decode)
+            try:
+                verification = verify_against(runner, reference_runner, inputs, decode)
+            except Exception as exc:  # noqa: BLE001 - e.g. an engine built (and failing) at first run
+                skipped.append(f"{candidate.name}: failed during verification: {exc}")
+                continue
             accepted = verification["iou"] >= min_iou or verification["max_box_diff"] <= BOX_DIFF_TOLERANCE
             if on_verified:
                 on_verified(candidate.name, built, verification, accepted)

@@ -19,11 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from .engine_cache import EngineKey, sha256_file
+from .profiles import fit_profile, is_static
 
 MIN_VERSION = (8, 6)
 # What build_engine does to an ONNX file: bump it with any change there, so engines built by the
-# old code are rebuilt (their key no longer matches). 2: DLA checks, TensorRT 11 guards.
-BUILD_RECIPE = 2
+# old code are rebuilt (their key no longer matches). 2: DLA checks, TensorRT 11 guards. 3: the
+# profile varies only the network's dynamic dimensions; DLA engines are static.
+BUILD_RECIPE = 3
 # TensorRT DataType member -> torch dtype name; members a version lacks are left out
 _DTYPES = {
     "FLOAT": "float32",
@@ -121,6 +123,12 @@ def check_dla(builder, precision: str, dla_core: int) -> None:
         )
 
 
+def network_input_dims(network) -> dict[str, list[int]]:
+    """The parsed network's inputs and their dimensions (-1: dynamic)."""
+    inputs = (network.get_input(i) for i in range(network.num_inputs))
+    return {tensor.name: [int(d) for d in tensor.shape] for tensor in inputs}
+
+
 def build_engine(
     onnx_path: str | Path,
     precision: str = "fp32",
@@ -129,7 +137,7 @@ def build_engine(
     profile: dict[str, tuple[list[int], list[int], list[int]]] | None = None,
 ) -> bytes:
     """Serialized engine from an ONNX file; `profile` gives (min, opt, max) shapes for inputs
-    with dynamic axes (none: static shapes)."""
+    with dynamic axes, of which only the network's dynamic dimensions are used (profiles.py)."""
     import tensorrt as trt
 
     if precision not in ("fp16", "fp32"):
@@ -147,11 +155,15 @@ def build_engine(
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise RuntimeError(f"TensorRT cannot parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
+    profile = fit_profile(profile or {}, network_input_dims(network))
+    if dla_core >= 0 and not is_static(profile):
+        raise ValueError(f"the DLA runs static shapes only, got the profile {profile}")
     if profile:
         optimization = builder.create_optimization_profile()
         for name, (low, opt, high) in profile.items():
             optimization.set_shape(name, low, opt, high)
-        config.add_optimization_profile(optimization)
+        if config.add_optimization_profile(optimization) < 0:
+            raise RuntimeError(f"TensorRT refused the optimization profile {profile}")
     if workspace_mb > 0:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
     if precision == "fp16":
@@ -214,6 +226,7 @@ class CudaDevice:
         import torch
 
         self._torch = torch
+        self.torch_device = torch.device("cuda")
 
     def new_stream(self):
         return self._torch.cuda.Stream()
@@ -250,6 +263,7 @@ class TensorRTRunner:
         self.outputs: dict = {}
         self._shapes: dict[str, tuple[int, ...]] = {}
         self.max_batch = profile_max_batch(engine, self.input_names[0])
+        self.input_device = self.device.torch_device  # GPU preprocessing hands over device tensors
 
     def _bind(self, shapes: dict[str, tuple[int, ...]]) -> None:
         """(Re)allocate device buffers for these input shapes (dynamic axes resolved by the context)."""
@@ -264,25 +278,39 @@ class TensorRTRunner:
             self.context.set_tensor_address(name, tensor.data_ptr())
         self._shapes = dict(shapes)
 
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, inputs: dict) -> dict[str, np.ndarray]:
+        """inputs: host arrays or device tensors (GPU preprocessing: copied device to device)."""
         import torch
 
         shapes = {name: tuple(inputs[name].shape) for name in self.input_names}
         if shapes != self._shapes:
             self._bind(shapes)
         caller = self.device.current_stream()
-        # work the caller queued on its stream (e.g. a torch preprocessing step) comes first
+        # work the caller queued on its stream (e.g. the GPU crops) comes first
         self.stream.wait_stream(caller)
         with self.device.use(self.stream):
             for name, tensor in self.inputs.items():
-                tensor.copy_(torch.from_numpy(np.ascontiguousarray(inputs[name])), non_blocking=False)
+                value = inputs[name]
+                if not isinstance(value, torch.Tensor):
+                    value = torch.from_numpy(np.ascontiguousarray(value))
+                tensor.copy_(value)
             if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise RuntimeError("TensorRT execution failed")
-            host = {name: t.float().cpu() for name, t in self.outputs.items()}
+            host = {name: _to_host(t) for name, t in self.outputs.items()}
         # and what the caller queues next sees our outputs
         caller.wait_stream(self.stream)
         self.stream.synchronize()
         return {name: t.numpy() for name, t in host.items()}
+
+
+def _to_host(tensor):
+    """A device output on the host in its own type (int64 counts stay int64), half and bfloat16
+    widened to float32 (numpy has no bfloat16)."""
+    import torch
+
+    if tensor.dtype in (torch.float16, torch.bfloat16):
+        tensor = tensor.float()
+    return tensor.cpu()
 
 
 def load_engine(

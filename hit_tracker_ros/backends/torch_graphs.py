@@ -3,34 +3,48 @@ small kernels, each launched from Python), so eager HiT-Base runs as fast as HiT
 replays the whole kernel sequence with one launch.
 
 Graphs need static shapes and no host-side branches. So:
-* one graph set per set of input shapes, captured at first use and kept (E.T.Track's 256 and 288 px
-  searches get one each; at most MAX_GRAPH_SETS, the oldest dropped), re-captured when shapes change;
+* one graph set per set of input shapes; the shapes tracking will use (batches of 1, 2, 4, ... up
+  to max_batch, each search size) are captured when the backend is built, because a capture
+  synchronizes the device, empties the allocator's cache and takes warm-up runs: in the middle of
+  tracking it would stall a frame. A shape seen later is captured at first use;
+* every graph set has its own memory pool. PyTorch only guarantees that graphs sharing a pool do
+  not overwrite each other's live memory when they replay in capture order; here one set's static
+  outputs (a template's features) stay live while other sets replay, so a shared pool could place
+  them in another graph's scratch memory. Within a set the template graph is captured before the
+  search graph and replays before it, which is that order;
+* capture uses the thread-local capture mode, so CUDA calls from other threads of the process (a
+  ROS executor, a second tracker) do not fail while a graph is captured;
 * a network that caches its template (MixFormerV2's per-block keys/values, E.T.Track's template
   features) says so through the TemplateCached protocol: its template half is a graph of its own,
-  replayed only when the template input changed (compared on the host), and its features stay in
-  static device memory that the search graph reads; a network without it (HiT, CompressTracker)
-  is one graph over all inputs;
+  replayed only when the template input changed, and its features stay in static device memory
+  that the search graph reads; a network without it (HiT, CompressTracker) is one graph;
 * at capture, the first replay is compared with an eager run of the same inputs, and the backend
-  is verified against the FP32 CPU reference like every accelerated one.
+  is verified against the FP32 CPU reference like every accelerated one;
+* inputs may be host arrays or device tensors (GPU preprocessing): both are copied into the
+  graph's static inputs, device to device for the latter.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-MAX_GRAPH_SETS = 8
+from .torch_runner import as_tensor
+
+MAX_GRAPH_SETS = 8  # besides the sets captured at build time
 WARMUP_RUNS = 3  # on a side stream before capture (cuDNN/cuBLAS choose their kernels)
+CAPTURE_MODE = "thread_local"
 # graph replay vs eager on the capture inputs: the same kernels, so only nondeterministic
 # reductions may differ
 EAGER_TOLERANCE = {torch.float32: 1e-4, torch.float16: 1e-2}
 
 Outputs = tuple[torch.Tensor, ...]
+Feeds = dict[str, "np.ndarray | torch.Tensor"]
 
 
 @runtime_checkable
@@ -45,58 +59,64 @@ class TemplateCached(Protocol):
     def track(self, features: Outputs, *search: torch.Tensor) -> Outputs: ...
 
 
+@dataclass
+class Captured:
+    """A captured graph: replay() runs it; outputs are its static output tensors."""
+
+    replay: Callable[[], None]
+    outputs: Outputs
+    eager: Outputs  # the last warm-up run's outputs (the check against eager)
+    graph: object  # the CUDAGraph, kept alive as long as its set
+
+
 class CudaGraphs:
-    """Capture and replay through torch.cuda (one memory pool shared by all graphs of a runner)."""
+    """Capture through a `torch.cuda`-like module (tests give a CPU stand-in that models the
+    allocator's pools; see test/fake_cuda.py)."""
 
-    def __init__(self) -> None:
-        self._pool = None
-        self._graphs: list = []  # kept alive: a graph's outputs live in its pool
+    def __init__(self, cuda=None) -> None:
+        self.cuda = cuda or torch.cuda
 
-    def capture(self, fn: Callable[[], Outputs]) -> tuple[Callable[[], None], Outputs, Outputs]:
-        """(replay, static outputs, eager outputs of the last warm-up run)."""
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
+    def new_pool(self):
+        return self.cuda.graph_pool_handle()
+
+    def capture(self, fn: Callable[[], Outputs], pool) -> Captured:
+        side = self.cuda.Stream()
+        side.wait_stream(self.cuda.current_stream())
+        with self.cuda.stream(side):
             for _ in range(WARMUP_RUNS):
                 eager = tuple(t.clone() for t in fn())
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool):
-            outputs = fn()
-        self._pool = graph.pool()
-        self._graphs.append(graph)
-        return graph.replay, tuple(outputs), eager
-
-
-class EagerGraphs:
-    """The same interface without CUDA: "replay" runs the function again on the same static
-    tensors. It lets CPU-only machines test everything around the graphs (shape sets, template
-    changes, the split networks); the graphs themselves need a GPU."""
-
-    def capture(self, fn: Callable[[], Outputs]) -> tuple[Callable[[], None], Outputs, Outputs]:
-        eager = tuple(t.clone() for t in fn())
-        outputs = list(fn())
-
-        def replay() -> None:
-            for static, new in zip(outputs, fn(), strict=True):
-                static.copy_(new)
-
-        return replay, tuple(outputs), eager
+        self.cuda.current_stream().wait_stream(side)
+        graph = self.cuda.CUDAGraph()
+        with self.cuda.graph(graph, pool=pool, capture_error_mode=CAPTURE_MODE):
+            outputs = tuple(fn())
+        return Captured(graph.replay, outputs, eager, graph)
 
 
 @dataclass
 class _GraphSet:
-    """The static inputs, graphs and outputs for one set of input shapes."""
+    """The static inputs, graphs and outputs for one set of input shapes, in one memory pool."""
 
     inputs: dict[str, torch.Tensor]
-    track: Callable[[], None]
-    outputs: Outputs
-    encode: Callable[[], None] | None = None
-    template: list[np.ndarray] = field(default_factory=list)  # host copy of the encoded template
+    track: Captured
+    encode: Captured | None = None
+    template: list[np.ndarray] = field(default_factory=list)  # host copy of a host template
+
+
+def pad_batch(inputs: Feeds, n: int, padded: int) -> Feeds:
+    """Rows n..padded-1 repeat the last row (host arrays or device tensors)."""
+    out: Feeds = {}
+    for name, value in inputs.items():
+        if isinstance(value, torch.Tensor):
+            out[name] = torch.cat([value, value[-1:].expand(padded - n, *value.shape[1:])])
+        else:
+            out[name] = np.concatenate([value, np.repeat(value[-1:], padded - n, axis=0)])
+    return out
 
 
 class CudaGraphRunner:
-    """Runs a torch network by replaying CUDA graphs (see the module docstring)."""
+    """Runs a torch network by replaying CUDA graphs (see the module docstring). `expected`:
+    inputs of every shape set to capture now (build_runner gives the batches and search sizes
+    tracking will use)."""
 
     def __init__(
         self,
@@ -105,14 +125,15 @@ class CudaGraphRunner:
         output_names: tuple[str, ...],
         device: str = "cuda",
         fp16: bool = False,
-        graphs: CudaGraphs | EagerGraphs | None = None,
+        cuda=None,
+        expected: Sequence[Feeds] = (),
     ) -> None:
-        if graphs is None:
+        if cuda is None:
             if not (device.startswith("cuda") and torch.cuda.is_available()):
                 raise RuntimeError("CUDA graphs need a CUDA device")
-            graphs = CudaGraphs()
-        self.graphs = graphs
+        self.graphs = CudaGraphs(cuda)
         self.device = torch.device(device)
+        self.input_device = self.device
         self.dtype = torch.float16 if fp16 else torch.float32
         self.net = net.to(self.device, self.dtype).eval()
         self.input_names, self.output_names = input_names, output_names
@@ -124,31 +145,44 @@ class CudaGraphRunner:
         self.captures = 0  # graph sets captured (tests, diagnostics)
         self.template_encodes = 0  # template-graph replays
         self.backend = "torch-cuda-graph" + ("-fp16" if fp16 else "")
+        self.capacity = len(expected) or 1
+        for feeds in expected:
+            self._run(feeds)
+        self.capacity = MAX_GRAPH_SETS + len(self._sets)
+        self.captured_at_build = self.captures
 
-    def _copy(self, static: dict[str, torch.Tensor], inputs: dict[str, np.ndarray], names) -> None:
+    def _copy(self, static: dict[str, torch.Tensor], inputs: Feeds, names) -> None:
         for name in names:
-            static[name].copy_(torch.from_numpy(np.ascontiguousarray(inputs[name])))
+            static[name].copy_(as_tensor(inputs[name]))
 
-    def _capture(self, inputs: dict[str, np.ndarray]) -> _GraphSet:
+    @torch.no_grad()
+    def _capture(self, inputs: Feeds) -> _GraphSet:
         static = {
-            n: torch.empty(inputs[n].shape, dtype=self.dtype, device=self.device) for n in self.input_names
+            n: torch.empty(tuple(inputs[n].shape), dtype=self.dtype, device=self.device)
+            for n in self.input_names
         }
         self._copy(static, inputs, self.input_names)
+        pool = self.graphs.new_pool()  # one pool per set: see the module docstring
         encode = None
         if self.template_names:
             templates = [static[n] for n in self.template_names]
-            encode, features, _ = self.graphs.capture(lambda: tuple(self.net.encode_templates(*templates)))
-            encode()  # a captured graph has not run: fill the features before the search half uses them
+            encode = self.graphs.capture(lambda: tuple(self.net.encode_templates(*templates)), pool)
+            encode.replay()  # a captured graph has not run: fill the features the search half reads
             search = [static[n] for n in self.search_names]
-            track, outputs, eager = self.graphs.capture(lambda: tuple(self.net.track(features, *search)))
+            features = encode.outputs
+            track = self.graphs.capture(lambda: tuple(self.net.track(features, *search)), pool)
         else:
             args = [static[n] for n in self.input_names]
-            track, outputs, eager = self.graphs.capture(lambda: tuple(self.net(*args)))
-        track()
-        self._check_against_eager(outputs, eager)
+            track = self.graphs.capture(lambda: tuple(self.net(*args)), pool)
+        track.replay()
+        self._check_against_eager(track.outputs, track.eager)
         self.captures += 1
-        template = [np.array(inputs[n], copy=True) for n in self.template_names]
-        return _GraphSet(static, track, outputs, encode, template)
+        return _GraphSet(static, track, encode, self._host_template(inputs))
+
+    def _host_template(self, inputs: Feeds) -> list[np.ndarray]:
+        if any(isinstance(inputs[n], torch.Tensor) for n in self.template_names):
+            return []  # compared on the device against the static input instead
+        return [np.array(inputs[n], copy=True) for n in self.template_names]
 
     def _check_against_eager(self, outputs: Outputs, eager: Outputs) -> None:
         tolerance = EAGER_TOLERANCE[self.dtype]
@@ -158,35 +192,43 @@ class CudaGraphRunner:
             if not diff <= tolerance * scale:
                 raise RuntimeError(f"CUDA graph output {name} differs from eager by {diff:.3g}")
 
-    def _template_changed(self, graph_set: _GraphSet, inputs: dict[str, np.ndarray]) -> bool:
-        pairs = zip(self.template_names, graph_set.template, strict=True)
-        return not all(np.array_equal(inputs[name], old) for name, old in pairs)
+    def _template_changed(self, graph_set: _GraphSet, inputs: Feeds) -> bool:
+        if graph_set.template:
+            pairs = zip(self.template_names, graph_set.template, strict=True)
+            if all(isinstance(inputs[n], np.ndarray) for n in self.template_names):
+                return not all(np.array_equal(inputs[name], old) for name, old in pairs)
+        for name in self.template_names:
+            static = graph_set.inputs[name]
+            if not torch.equal(static, as_tensor(inputs[name]).to(static)):
+                return True
+        return False
 
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, inputs: Feeds) -> dict[str, np.ndarray]:
         """A batch of n > 1 is padded to the next power of two (repeating its last row), so that
         varying numbers of targets and windows share a few graph sets."""
         n = next(iter(inputs.values())).shape[0]
         padded = 1 << (n - 1).bit_length()
         if padded == n:
             return self._run(inputs)
-        fill = {k: np.concatenate([v, np.repeat(v[-1:], padded - n, axis=0)]) for k, v in inputs.items()}
-        return {k: v[:n] for k, v in self._run(fill).items()}
+        return {k: v[:n] for k, v in self._run(pad_batch(inputs, n, padded)).items()}
 
     @torch.no_grad()
-    def _run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run(self, inputs: Feeds) -> dict[str, np.ndarray]:
         key = tuple(tuple(inputs[n].shape) for n in self.input_names)
         graph_set = self._sets.get(key)
         if graph_set is None:
             graph_set = self._sets[key] = self._capture(inputs)
-            while len(self._sets) > MAX_GRAPH_SETS:
-                self._sets.popitem(last=False)
+            while len(self._sets) > self.capacity:
+                self._sets.popitem(last=False)  # its graphs and pool go with it
         else:
             self._sets.move_to_end(key)
             if graph_set.encode is not None and self._template_changed(graph_set, inputs):
                 self._copy(graph_set.inputs, inputs, self.template_names)
-                graph_set.encode()
-                graph_set.template = [np.array(inputs[n], copy=True) for n in self.template_names]
+                graph_set.encode.replay()
+                graph_set.template = self._host_template(inputs)
                 self.template_encodes += 1
-            self._copy(graph_set.inputs, inputs, self.search_names if graph_set.encode else self.input_names)
-            graph_set.track()
-        return {n: o.float().cpu().numpy() for n, o in zip(self.output_names, graph_set.outputs, strict=True)}
+            names = self.search_names if graph_set.encode else self.input_names
+            self._copy(graph_set.inputs, inputs, names)
+            graph_set.track.replay()
+        outputs = graph_set.track.outputs
+        return {n: o.float().cpu().numpy() for n, o in zip(self.output_names, outputs, strict=True)}
