@@ -20,21 +20,34 @@ def max_batch_of(runner) -> int:
 
 
 def run_batched(runner, feeds: list[Feeds]) -> list[Feeds]:
-    """runner.run on every feed (batch 1 each), in as few calls as shapes and max_batch allow."""
+    """runner.run on every feed (batch 1 each), in as few calls as shapes and max_batch allow.
+    Feeds may hold device inputs (GPU preprocessing: lazy crops, device tensors); those are
+    resolved and stacked on the device, each frame uploaded once per call."""
     outputs: list[Feeds | None] = [None] * len(feeds)
     groups: dict[tuple, list[int]] = {}
     for i, feed in enumerate(feeds):
-        key = tuple((name, feed[name].shape) for name in sorted(feed))
+        key = tuple((name, tuple(feed[name].shape)) for name in sorted(feed))
         groups.setdefault(key, []).append(i)
     limit = max_batch_of(runner)
+    uploaded: dict = {}  # frames on the device, shared by every chunk of this call
     for members in groups.values():
         for start in range(0, len(members), limit):
             chunk = members[start : start + limit]
-            if len(chunk) == 1:
-                outputs[chunk[0]] = runner.run(feeds[chunk[0]])
-                continue
             names = feeds[chunk[0]].keys()
-            batched = runner.run({n: np.concatenate([feeds[i][n] for i in chunk]) for n in names})
+            batched = runner.run({n: _stack([feeds[i][n] for i in chunk], uploaded) for n in names})
+            if len(chunk) == 1:
+                outputs[chunk[0]] = batched
+                continue
             for row, i in enumerate(chunk):
                 outputs[i] = {name: value[row : row + 1] for name, value in batched.items()}
     return outputs  # type: ignore[return-value]
+
+
+def _stack(values: list, uploaded: dict):
+    """One input of a batched call: host arrays concatenated (a single one passed as it is);
+    device inputs stacked on the device (torch imported only then)."""
+    if all(isinstance(v, np.ndarray) for v in values):
+        return values[0] if len(values) == 1 else np.concatenate(values)
+    from .device_crops import stack_inputs
+
+    return stack_inputs(values, uploaded)

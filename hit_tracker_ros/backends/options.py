@@ -17,6 +17,13 @@ class BackendOptions:
     cuda_graphs: bool = field(
         default=True, metadata={"help": "replay CUDA graphs for the torch backend on CUDA (verified)"}
     )
+    gpu_preprocess: bool = field(
+        default=True,
+        metadata={
+            "help": "crop, resize and normalize on the GPU when the backend runs there (checked at start "
+            "against the CPU crop: at most 1 grey level apart; false: the authors' CPU crop)"
+        },
+    )
     engine_cache_dir: str = field(
         default="models/engines", metadata={"help": "TensorRT engine cache (also ONNX Runtime's TensorRT EP)"}
     )

@@ -1,16 +1,19 @@
-"""Crops and box mapping of the tracker families: `sample_target` for the STARK lineage (HiT,
-MixFormerV2, CompressTracker), `siamfc_subwindow` for the Siamese lineage (E.T.Track).
+"""Crops and box mapping of the tracker families on the CPU: `sample_target` for the STARK lineage
+(HiT, MixFormerV2, CompressTracker), `siamfc_subwindow` for the Siamese lineage (E.T.Track), both
+from the windows of core.crop_window.
 
-Each function reproduces the authors' arithmetic exactly, quirks included (named below), because
-a checkpoint only reproduces the paper's results with the preprocessing it was trained with.
+Each function reproduces the authors' arithmetic exactly, quirks included (named below and in
+core.crop_window), because a checkpoint only reproduces the paper's results with the preprocessing
+it was trained with.
 """
 
 from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
+
+from ..core.crop_window import CropWindow, host_crop, siamfc_window, stark_window
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -19,28 +22,10 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 def sample_target(
     frame: np.ndarray, box: np.ndarray | list[float], factor: float, output_size: int
 ) -> tuple[np.ndarray, float]:
-    """Square crop of side ceil(sqrt(w*h) * factor) centred on `box`, zero-padded, resized
-    (bilinear) to output_size. Returns (crop, resize_factor = output_size / side).
-
-    Quirks kept from the authors' `sample_target`:
-    * the top-left corner is Python `round` of the float corner (halves round to even);
-    * the right/bottom padding is `x2 - W + 1`: one pixel more than needed, so a crop that
-      reaches the right (bottom) border replaces the last image column (row) by padding.
-    """
-    x, y, w, h = (float(v) for v in box)
-    side = math.ceil(math.sqrt(w * h) * factor)
-    if side < 1:
-        raise ValueError(f"box {[x, y, w, h]} is too small to crop")
-    x1 = round(x + 0.5 * w - side * 0.5)
-    y1 = round(y + 0.5 * h - side * 0.5)
-    x2, y2 = x1 + side, y1 + side
-    height, width = frame.shape[:2]
-    x1_pad, y1_pad = max(0, -x1), max(0, -y1)
-    x2_pad = max(x2 - width + 1, 0)  # quirk: +1
-    y2_pad = max(y2 - height + 1, 0)  # quirk: +1
-    crop = frame[y1 + y1_pad : y2 - y2_pad, x1 + x1_pad : x2 - x2_pad, :]
-    padded = cv2.copyMakeBorder(crop, y1_pad, y2_pad, x1_pad, x2_pad, cv2.BORDER_CONSTANT)
-    return cv2.resize(padded, (output_size, output_size)), output_size / side
+    """The STARK-lineage crop (core.crop_window.stark_window, quirks named there): (uint8 crop,
+    resize_factor = output_size / side)."""
+    window, resize_factor = stark_window(frame.shape, box, factor, output_size)
+    return host_crop(frame, window), resize_factor
 
 
 def normalize(crop: np.ndarray) -> np.ndarray:
@@ -88,29 +73,19 @@ def siamfc_subwindow(
     original_size: float,
     pad_value: np.ndarray,
 ) -> np.ndarray:
-    """Square crop of side `original_size` centred on `center`, padded with `pad_value`, resized
-    (bilinear) to model_size when the sizes differ. uint8 RGB (model_size, model_size, 3).
+    """The Siamese-lineage crop (core.crop_window.siamfc_window, quirks named there): uint8 RGB
+    (model_size, model_size, 3)."""
+    return host_crop(frame, siamfc_window(frame.shape, center, model_size, original_size, pad_value))
 
-    Quirks kept from the authors' `get_subwindow_tracking`:
-    * the left/top corner is Python `round(center - (side + 1) / 2)` (halves to even);
-    * the padding is the frame's channel mean cast into a uint8 image, i.e. truncated.
-    """
-    side = int(original_size)
-    if side < 1:
-        raise ValueError(f"crop side {original_size} is too small")
-    half = (original_size + 1) / 2
-    x1 = round(float(center[0]) - half)
-    y1 = round(float(center[1]) - half)
-    x2, y2 = x1 + side, y1 + side  # exclusive
-    height, width = frame.shape[:2]
-    if x1 >= 0 and y1 >= 0 and x2 <= width and y2 <= height:
-        patch = frame[y1:y2, x1:x2]
-    else:
-        patch = np.empty((side, side, 3), dtype=np.uint8)
-        patch[:] = np.asarray(pad_value, dtype=np.float64).astype(np.uint8)
-        ix1, iy1, ix2, iy2 = max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)
-        if ix2 > ix1 and iy2 > iy1:
-            patch[iy1 - y1 : iy2 - y1, ix1 - x1 : ix2 - x1] = frame[iy1:iy2, ix1:ix2]
-    if side != model_size:
-        patch = cv2.resize(patch, (model_size, model_size))
-    return np.ascontiguousarray(patch)
+
+class HostCrops:
+    """Network inputs cropped on the CPU: exactly the authors' arithmetic (the default; the GPU
+    form is backends.device_crops.DeviceCrops)."""
+
+    device = None
+
+    def search(self, frame: np.ndarray, window: CropWindow) -> np.ndarray:
+        """(1, 3, S, S) float32, normalized."""
+        return normalize(host_crop(frame, window))
+
+    template = search

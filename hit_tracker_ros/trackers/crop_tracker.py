@@ -10,9 +10,10 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..core.crop_window import stark_window
 from ..core.timing import StageTimer
 from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Completion
-from .crop import clip_box, map_box_back, normalize, sample_target
+from .crop import clip_box, map_box_back
 from .network_tracker import NetworkTracker
 from .options import CropOptions
 
@@ -30,7 +31,7 @@ class CropTracker(NetworkTracker):
         if options.search_factor:
             config = replace(config, search_factor=float(options.search_factor))
         super().__init__(variant, config, runner, score_threshold)
-        self._template: np.ndarray | None = None
+        self._template = None  # (1, 3, S, S): a host array, or a device tensor (GPU crops)
         self._prev_box: list[float] = []
 
     def set_state(self, box: list[float] | np.ndarray) -> None:
@@ -38,10 +39,15 @@ class CropTracker(NetworkTracker):
         self._prev_box = [float(v) for v in box]
 
     def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
-        c = self.config
-        crop, _ = sample_target(frame, box, c.template_factor, c.template_size)
-        self._template = normalize(crop)
+        self._template = self.template_crop(frame, box)
         self._prev_box = [float(v) for v in box]
+
+    def template_crop(self, frame: np.ndarray, box) -> object:
+        """The normalized template crop around `box` (a host array, or a device tensor)."""
+        c = self.config
+        return self.crops.template(
+            frame, stark_window(frame.shape, box, c.template_factor, c.template_size)[0]
+        )
 
     def _read(self, frame_size: tuple[int, int], around: list[float], resize_factor: float, outputs) -> tuple:
         """(box clipped with the authors' margin, score) from the outputs of a search around `around`."""
@@ -53,8 +59,8 @@ class CropTracker(NetworkTracker):
     def _search(self, frame: np.ndarray, around: list[float], timer: StageTimer) -> tuple[dict, float]:
         c = self.config
         with timer.stage("preprocess"):
-            crop, resize_factor = sample_target(frame, around, c.search_factor, c.search_size)
-            return self.feeds(normalize(crop)), resize_factor
+            window, resize_factor = stark_window(frame.shape, around, c.search_factor, c.search_size)
+            return self.feeds(self.crops.search(frame, window)), resize_factor
 
     def _plan(self, frame: np.ndarray, timer: StageTimer) -> tuple[dict, Completion]:
         around = list(self._prev_box)
@@ -84,7 +90,7 @@ class CropTracker(NetworkTracker):
         """The search crop's side in the image: search_factor x sqrt(w h) (sample_target)."""
         return float(self.config.search_factor * np.sqrt(max(box[2], 1.0) * max(box[3], 1.0)))
 
-    def feeds(self, search: np.ndarray) -> dict[str, np.ndarray]:
+    def feeds(self, search) -> dict:
         """Network inputs for one frame."""
         return {"search": search, "template": self._template}
 

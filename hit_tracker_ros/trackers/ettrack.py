@@ -22,11 +22,12 @@ import math
 
 import numpy as np
 
+from ..core.crop_window import siamfc_window
 from ..core.timing import StageTimer
 from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Completion
 from ..core.windows import hanning_siamfc, sigmoid
 from ..models.specs import ETTRACK_INPUTS, ETTRACK_OUTPUTS, ETTRACK_VARIANTS, ETTrackConfig
-from .crop import normalize, python2_round, siamfc_subwindow
+from .crop import HostCrops, python2_round
 from .family import Family, lazy
 from .network import register_family
 from .network_tracker import NetworkTracker
@@ -55,7 +56,7 @@ class ETTrackTracker(NetworkTracker):
         self.instance_size = self.config.search_size
         self.window = hanning_siamfc(self.instance_size // self.config.stride)
         self.last_cls_score: np.ndarray | None = None
-        self._template: np.ndarray | None = None
+        self._template = None  # a host array, or a device tensor (GPU crops)
         self._avg_chans = np.zeros(3)
         self._pos = np.zeros(2)
         self._size = np.zeros(2)
@@ -84,22 +85,23 @@ class ETTrackTracker(NetworkTracker):
             offsets + self.instance_size // 2, offsets + self.instance_size // 2
         )
         self._avg_chans = np.mean(frame, axis=(0, 1))
-        crop = siamfc_subwindow(
-            frame, self._pos, c.template_size, round(self._context_side()), self._avg_chans
+        window = siamfc_window(
+            frame.shape, self._pos, c.template_size, round(self._context_side()), self._avg_chans
         )
-        self._template = normalize(crop)
+        self._template = self.crops.template(frame, window)
 
     def search_crop(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        """The normalized search crop around the current state, and its scale (crop px / frame px)."""
-        return self._crop_around(frame, self._pos, self._size)
+        """The normalized search crop around the current state on the CPU, and its scale (crop px
+        / frame px)."""
+        return self._crop_around(frame, self._pos, self._size, HostCrops())
 
-    def _crop_around(self, frame: np.ndarray, pos: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, float]:
+    def _crop_around(self, frame: np.ndarray, pos: np.ndarray, size: np.ndarray, crops=None) -> tuple:
         c = self.config
         s_z = self._context_side(size)
         scale_z = c.template_size / s_z
         s_x = s_z + 2 * ((self.instance_size - c.template_size) / 2) / scale_z
-        crop = siamfc_subwindow(frame, pos, self.instance_size, python2_round(s_x), self._avg_chans)
-        return normalize(crop), scale_z
+        window = siamfc_window(frame.shape, pos, self.instance_size, python2_round(s_x), self._avg_chans)
+        return (crops or self.crops).search(frame, window), scale_z
 
     def search_side(self, box: np.ndarray) -> float:
         """The search crop's side in the image (s_x of the authors' tracker)."""

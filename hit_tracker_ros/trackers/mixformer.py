@@ -14,7 +14,6 @@ import numpy as np
 from ..core.tracker import DEFAULT_SCORE_THRESHOLD
 from ..core.windows import sigmoid
 from ..models.specs import MIXFORMER_INPUTS, MIXFORMER_OUTPUTS, MIXFORMERV2_VARIANTS
-from .crop import normalize, sample_target
 from .crop_tracker import CropTracker
 from .family import Family, lazy
 from .network import register_family
@@ -35,8 +34,8 @@ class MixFormerV2Tracker(CropTracker):
         self.update_interval = int(options.update_interval or self.config.update_interval)
         if self.update_interval < 1:
             raise ValueError("update_interval must be >= 1")
-        self._online: np.ndarray | None = None
-        self._best: np.ndarray | None = None
+        self._online = None  # host arrays, or device tensors (GPU crops)
+        self._best = None
         self._best_score = -1.0
         self._frame_id = 0
         self.updates: list[int] = []  # frames at which the online template was swapped
@@ -48,7 +47,7 @@ class MixFormerV2Tracker(CropTracker):
         self._frame_id = 0
         self.updates = []
 
-    def feeds(self, search: np.ndarray) -> dict[str, np.ndarray]:
+    def feeds(self, search) -> dict:
         return {"template": self._template, "online_template": self._online, "search": search}
 
     def decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
@@ -61,8 +60,7 @@ class MixFormerV2Tracker(CropTracker):
         self._frame_id += 1
         self._best_score *= MAX_SCORE_DECAY
         if score > c.score_gate and score > self._best_score:
-            crop, _ = sample_target(frame, self._prev_box, c.template_factor, c.template_size)
-            self._best = normalize(crop)
+            self._best = self.template_crop(frame, self._prev_box)
             self._best_score = score
         if self._frame_id % self.update_interval == 0:
             self._online = self._best

@@ -141,6 +141,7 @@ def network_spec(family: Family, variant: str, checkpoint: Path) -> NetworkSpec:
         boxes_of=family.boxes_of or decode_boxes,
         tensorrt_profile=tensorrt_profile(family, variant),
         has_static_weight_form=family.static_weight_form is not None,
+        search_sizes=tuple(sorted(family.search_sizes)),
     )
 
 
@@ -162,8 +163,29 @@ def build_network_tracker(
         raise FileNotFoundError(f"checkpoint {path} not found. {family.checkpoint_help}")
     selection = build_runner(network_spec(family, variant, path), backend, backend_options)
     tracker = family.make_tracker(variant, selection.runner, score_threshold, tracker_options)
-    tracker.backend_info = selection.info()
+    tracker.backend_info = {**selection.info(), "preprocess": use_device_crops(tracker, backend_options)}
     return tracker
+
+
+def use_device_crops(tracker, options) -> str:
+    """Let `tracker` crop on its backend's GPU when allowed and when the device's crops agree with
+    the CPU's (backends.device_crops); says where it crops and why (diagnostics)."""
+    device = getattr(tracker.runner, "input_device", None)
+    if device is None or not str(device).startswith("cuda"):
+        return "cpu"
+    if not options.gpu_preprocess:
+        return "cpu (gpu_preprocess is off)"
+    try:  # ONNX Runtime's GPU providers may run where torch has no CUDA (or no torch at all)
+        from ..backends.device_crops import MAX_CROP_DIFF, DeviceCrops, crop_difference
+
+        crops = DeviceCrops(device)
+        difference = crop_difference(crops)
+    except Exception as exc:  # noqa: BLE001 - the CPU crop always works
+        return f"cpu (GPU crops unavailable: {exc})"
+    if difference > MAX_CROP_DIFF:
+        return f"cpu (the GPU crop differs from the CPU crop by {difference} grey levels > {MAX_CROP_DIFF})"
+    tracker.crops = crops
+    return f"{device} (at most {difference} grey level from the CPU crop)"
 
 
 def register_family(family: Family) -> None:

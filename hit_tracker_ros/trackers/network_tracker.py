@@ -14,6 +14,7 @@ import numpy as np
 from ..backends.batching import run_batched
 from ..core.timing import StageTimer
 from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Completion, Tracker
+from .crop import HostCrops
 
 
 class NetworkTracker(Tracker):
@@ -29,6 +30,14 @@ class NetworkTracker(Tracker):
         self.runner = runner
         self.backend = runner.backend
         self.last_outputs: dict[str, np.ndarray] = {}
+        # where crops are made: on the CPU (the authors' arithmetic), or on the backend's GPU
+        # (backends.device_crops, enabled by build_network_tracker after a check)
+        self.crops = HostCrops()
+
+    @property
+    def preprocess(self) -> str:
+        """Where crops are made: "cpu", or the device of the GPU crops."""
+        return "cpu" if self.crops.device is None else str(self.crops.device)
 
     def run_batch(self, feeds: list[dict[str, np.ndarray]], timer: StageTimer) -> list[dict[str, np.ndarray]]:
         with timer.stage("inference"):
