@@ -161,3 +161,35 @@ def test_defaults_agree_everywhere():
             for name, value in section["ros__parameters"].items():
                 if name in BackendOptions.names():
                     assert value == getattr(defaults, name), f"{config.name}: {name}"
+
+
+def test_gpu_check_says_in_one_line_that_there_is_no_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: scripts/gpu-check runs for real there")
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [str(root / "scripts" / "gpu-check")], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert result.stdout.strip().count("\n") == 0 and "no CUDA device here" in result.stdout
+    no_gpu = run("hit_tracker_ros.tools.gpu_benchmark", "--models", "hit_tiny")
+    assert no_gpu.returncode == 2 and "no CUDA device here" in no_gpu.stderr
+
+
+def test_gpu_benchmark_smoke_run_on_the_cpu(tmp_path):
+    """The GPU benchmark's code (variants, interleaved runs, batched rows, table, JSON) on the
+    CPU; on a GPU scripts/gpu-check runs it with the eager, graphs and GPU-crop variants."""
+    out = tmp_path / "gpu.json"
+    result = run(
+        "hit_tracker_ros.tools.gpu_benchmark",
+        *("--device", "cpu", "--models", "hit_tiny", "--frames", "3", "--batch-frames", "2"),
+        *("--repeats", "1", "--targets", "1,2", "--json", str(out)),
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    (row,) = report["results"]
+    assert row["model"] == "hit_tiny" and row["fps"]["eager"] > 0
+    assert [r["targets"] for r in row["batched"]["rows"]] == [1, 2]
+    assert result.stdout.startswith("| model | eager FPS |") and "| hit_tiny |" in result.stdout
