@@ -8,6 +8,7 @@ import os
 import sys
 import types
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ GOLDEN = Path(os.environ.get("HTR_GOLDEN") or Path(__file__).resolve().parents[2
 HIT_GOLDEN = {"hit_base": "HiT_Base", "hit_small": "HiT_Small", "hit_tiny": "HiT_Tiny"}
 MIXFORMER_GOLDEN = {"mixformerv2_b": "MixFormerV2_B", "mixformerv2_s": "MixFormerV2_S"}
 COMPRESSTRACKER_GOLDEN = {f"compresstracker_{n}": f"CompressTracker_{n}" for n in (2, 3, 4, 6, 8)}
+GOLDEN_NAMES = {**HIT_GOLDEN, **MIXFORMER_GOLDEN, **COMPRESSTRACKER_GOLDEN, "ettrack": "ETTrack"}
+ONE_PER_FAMILY = ("hit_tiny", "mixformerv2_s", "compresstracker_2", "ettrack")
 
 
 def require_golden() -> Path:
@@ -70,3 +73,38 @@ def save_authors_checkpoint(state_dict: dict[str, np.ndarray], path: Path) -> Pa
     }
     torch.save(checkpoint, path)
     return path
+
+
+class Golden(NamedTuple):
+    """One golden variant: its manifest, arrays, state dict, and a checkpoint of it in the
+    authors' format."""
+
+    model: str
+    meta: dict
+    npz: np.lib.npyio.NpzFile
+    state: dict[str, np.ndarray]
+    checkpoint: Path
+
+
+def golden_model(model: str, folder: Path) -> Golden:
+    """Golden variant of `model` (e.g. hit_tiny), its checkpoint written into `folder`."""
+    meta, npz, state = load_variant(GOLDEN_NAMES[model])
+    if model == "ettrack":  # the authors keep E.T.Track's weights under 'state_dict', DataParallel prefix
+        import torch
+
+        checkpoint = folder / "checkpoint_e35.pth"
+        weights = {f"module.{k}": torch.from_numpy(np.array(v)) for k, v in state.items()}
+        torch.save({"epoch": 35, "state_dict": weights}, checkpoint)
+    else:
+        checkpoint = save_authors_checkpoint(state, folder / f"{GOLDEN_NAMES[model]}.pth.tar")
+    return Golden(model, meta, npz, state, checkpoint)
+
+
+def golden_fixture(models):
+    """A module-scoped fixture giving a Golden per model of `models` (one test per model)."""
+
+    @pytest.fixture(scope="module", params=list(models))
+    def fixture(request, tmp_path_factory) -> Golden:
+        return golden_model(request.param, tmp_path_factory.mktemp(request.param))
+
+    return fixture

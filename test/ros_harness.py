@@ -1,20 +1,16 @@
-"""Test helpers for the real-DDS tests (nodes are driven by hit_tracker_ros.ros.tools.node_client)."""
+"""Test helpers for the real-DDS tests (nodes are driven by hit_tracker_ros.ros.tools: a node
+process, a DDS client, a scene camera, a remote tracker)."""
 
 from __future__ import annotations
 
 import numpy as np
 from hit_tracker_ros.msg import TrackerStatus
 
-from hit_tracker_ros.ros.conversions import bbox_to_xywh
-from hit_tracker_ros.ros.tools.node_client import (
-    Client,
-    NodeProcess,
-    RemoteTracker,
-    SceneCamera,
-    make_bbox,
-    make_image,
-    ns_to_time,
-)
+from hit_tracker_ros.ros.conversions import bbox_to_xywh, ns_to_time
+from hit_tracker_ros.ros.tools.dds_client import Client
+from hit_tracker_ros.ros.tools.node_process import NodeProcess
+from hit_tracker_ros.ros.tools.remote_tracker import RemoteTracker, make_bbox
+from hit_tracker_ros.ros.tools.scene_camera import SceneCamera, make_image
 
 __all__ = ["Client", "NodeProcess", "RemoteTracker", "SceneCamera", "make_bbox", "make_image", "ns_to_time"]
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
-from golden import COMPRESSTRACKER_GOLDEN, load_variant, save_authors_checkpoint, sequence
+from golden import COMPRESSTRACKER_GOLDEN, golden_fixture, sequence
 
 from hit_tracker_ros import build_tracker
 from hit_tracker_ros.core.windows import hann_stark
@@ -16,12 +15,7 @@ from hit_tracker_ros.trackers.network import export_model, load_network
 OUTPUTS = ("pred_boxes", "score_map", "size_map", "offset_map")
 
 
-@pytest.fixture(scope="module", params=list(COMPRESSTRACKER_GOLDEN))
-def golden(request, tmp_path_factory):
-    variant = request.param
-    meta, npz, sd = load_variant(COMPRESSTRACKER_GOLDEN[variant])
-    checkpoint = save_authors_checkpoint(sd, tmp_path_factory.mktemp(variant) / f"{variant}.pth.tar")
-    return variant, meta, npz, sd, checkpoint
+golden = golden_fixture(COMPRESSTRACKER_GOLDEN)
 
 
 def test_layout_and_network_outputs(golden):

@@ -8,14 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from golden import (
-    COMPRESSTRACKER_GOLDEN,
-    HIT_GOLDEN,
-    MIXFORMER_GOLDEN,
-    load_variant,
-    save_authors_checkpoint,
-    sequence,
-)
+from golden import ONE_PER_FAMILY, golden_fixture, sequence
 
 from hit_tracker_ros import build_multi_tracker, build_tracker
 from hit_tracker_ros.backends import device_crops
@@ -33,9 +26,6 @@ from hit_tracker_ros.core.boxes import iou_rows, xywh_to_xyxy
 from hit_tracker_ros.core.crop_window import host_crop, siamfc_window, stark_window
 from hit_tracker_ros.trackers.crop import HostCrops
 from hit_tracker_ros.trackers.network import use_device_crops
-
-GOLDEN = {"hit_tiny": HIT_GOLDEN["hit_tiny"], "mixformerv2_s": MIXFORMER_GOLDEN["mixformerv2_s"]}
-GOLDEN |= {"compresstracker_2": COMPRESSTRACKER_GOLDEN["compresstracker_2"], "ettrack": "ETTrack"}
 
 
 def random_windows(rng, frame_shape, n: int):
@@ -130,11 +120,12 @@ def test_the_lazy_crops_of_one_call_are_made_with_one_upload_per_frame():
         )
 
 
-@pytest.fixture(scope="module", params=list(GOLDEN))
-def golden_model(request, tmp_path_factory):
-    model = request.param
-    _, _, state = load_variant(GOLDEN[model])
-    return model, save_authors_checkpoint(state, tmp_path_factory.mktemp(model) / f"{model}.pth.tar")
+@pytest.fixture
+def golden_model(golden):
+    return golden.model, golden.checkpoint
+
+
+golden = golden_fixture(ONE_PER_FAMILY)
 
 
 def track(tracker, frames, box) -> np.ndarray:

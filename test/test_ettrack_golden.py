@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from golden import load_variant, sequence
+from golden import golden_fixture, load_variant, sequence
 
 from hit_tracker_ros import build_tracker
 from hit_tracker_ros.backends.build import torch_runner
@@ -26,14 +26,7 @@ from hit_tracker_ros.trackers.network import (
 MODES = ("dynamic", "exemplar_sum")
 
 
-@pytest.fixture(scope="module")
-def golden(tmp_path_factory):
-    meta, npz, sd = load_variant("ETTrack")
-    checkpoint = tmp_path_factory.mktemp("ettrack") / "checkpoint_e35.pth"
-    # the authors' checkpoints keep the weights under 'state_dict', with DataParallel's prefix
-    weights = {f"module.{k}": torch.from_numpy(np.array(v)) for k, v in sd.items()}
-    torch.save({"epoch": 35, "state_dict": weights}, checkpoint)
-    return meta, npz, sd, checkpoint
+golden = golden_fixture(["ettrack"])
 
 
 def _net(sd: dict, mode: str):
@@ -66,7 +59,7 @@ def test_layout_and_network_outputs_in_both_forms(variant):
 
 
 def test_whole_tracker_reproduces_reference_run(golden):
-    meta, npz, _, checkpoint = golden
+    _, meta, npz, _, checkpoint = golden
     seq = sequence()
     atol = meta["tolerances"]["tracker_boxes_atol_px"]
     for backend in ("torch", "onnxruntime"):
@@ -88,7 +81,7 @@ def test_whole_tracker_reproduces_reference_run(golden):
 
 
 def test_template_features_are_computed_once_per_track(golden):
-    _, _, _, checkpoint = golden
+    checkpoint = golden.checkpoint
     seq = sequence()
     tracker = build_tracker("ettrack", checkpoint=str(checkpoint), backend="torch")
     cached = tracker.runner.net
@@ -111,7 +104,7 @@ def test_template_features_are_computed_once_per_track(golden):
 def test_onnx_runtime_matches_pytorch_at_both_search_sizes(golden, tmp_path, static_weights):
     from hit_tracker_ros.backends.onnx_runner import OnnxRunner
 
-    _, _, _, checkpoint = golden
+    checkpoint = golden.checkpoint
     path, diffs = export_model(ETTRACK, "ettrack", checkpoint, tmp_path / "et.onnx", static_weights)
     assert max(diffs.values()) < 1e-4, diffs
     net = load_network(ETTRACK, "ettrack", checkpoint)
@@ -130,7 +123,7 @@ def test_onnx_runtime_matches_pytorch_at_both_search_sizes(golden, tmp_path, sta
 
 def test_small_targets_get_the_big_search_crop(golden):
     """A target under 0.4 % of the frame is searched in a 288 px crop (18 x 18 map)."""
-    _, _, _, checkpoint = golden
+    checkpoint = golden.checkpoint
     seq = sequence()
     tracker = build_tracker("ettrack", checkpoint=str(checkpoint), backend="onnxruntime")
     tracker.initialize(seq["frames"][0], [130, 50, 12, 12])  # 144 px^2 of 76800: 0.19 %
@@ -141,7 +134,7 @@ def test_small_targets_get_the_big_search_crop(golden):
 
 
 def test_unsupported_options_are_refused(golden):
-    _, _, _, checkpoint = golden
+    checkpoint = golden.checkpoint
     with pytest.raises(ValueError, match="unknown option search_factor for model 'ettrack'.*fixed geometry"):
         build_tracker("ettrack", checkpoint=str(checkpoint), backend="torch", search_factor=4.0)
 
@@ -149,7 +142,7 @@ def test_unsupported_options_are_refused(golden):
 def test_verification_boxes_are_stable_on_flat_maps(golden):
     """Backend verification reads a score-weighted mean box (fractions of the crop): a change of
     1e-6 in cls that moves the argmax cell must not move the box."""
-    _, _, _, checkpoint = golden
+    checkpoint = golden.checkpoint
     runner = torch_runner(network_spec(ETTRACK, "ettrack", checkpoint))
     out = runner.run(verification_inputs(ETTRACK, "ettrack")[0])
     boxes = score_weighted_boxes(out)

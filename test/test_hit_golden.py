@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from golden import HIT_GOLDEN, load_variant, save_authors_checkpoint, sequence
+from golden import HIT_GOLDEN, golden_fixture, golden_model, sequence
 
 from hit_tracker_ros import build_tracker
 from hit_tracker_ros.models.hit import build_hit
@@ -23,14 +23,7 @@ VARIANTS = list(HIT_GOLDEN)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module", params=VARIANTS)
-def golden(request, tmp_path_factory):
-    variant = request.param
-    meta, npz, sd = load_variant(HIT_GOLDEN[variant])
-    checkpoint = save_authors_checkpoint(
-        sd, tmp_path_factory.mktemp(variant) / f"{HIT_GOLDEN[variant]}.pth.tar"
-    )
-    return variant, meta, npz, sd, checkpoint
+golden = golden_fixture(VARIANTS)
 
 
 def test_layout_equals_the_authors_checkpoint_and_loads_strictly(golden):
@@ -107,8 +100,7 @@ def test_cuda_fp32_and_fp16_follow_cpu(golden):
 
 
 def test_export_command_writes_into_models_and_reports_the_difference(tmp_path):
-    _, _, sd = load_variant("HiT_Tiny")
-    checkpoint = save_authors_checkpoint(sd, tmp_path / "HiT_Tiny.pth.tar")
+    checkpoint = golden_model("hit_tiny", tmp_path).checkpoint
     command = ["-m", "hit_tracker_ros.tools.export", "--model", "hit_tiny", "--checkpoint", str(checkpoint)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, *command], cwd=tmp_path, capture_output=True, text=True, env=env)

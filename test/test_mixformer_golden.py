@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from golden import MIXFORMER_GOLDEN, load_variant, save_authors_checkpoint, sequence
+from golden import MIXFORMER_GOLDEN, golden_fixture, sequence
 
 from hit_tracker_ros import build_tracker
 from hit_tracker_ros.models.mixformer import CachedTemplates, build_mixformerv2
@@ -16,12 +16,7 @@ from hit_tracker_ros.trackers.network import export_model, load_network
 OUTPUTS = ("pred_boxes", "pred_scores", "prob_l", "prob_t", "prob_r", "prob_b")
 
 
-@pytest.fixture(scope="module", params=list(MIXFORMER_GOLDEN))
-def golden(request, tmp_path_factory):
-    variant = request.param
-    meta, npz, sd = load_variant(MIXFORMER_GOLDEN[variant])
-    checkpoint = save_authors_checkpoint(sd, tmp_path_factory.mktemp(variant) / f"{variant}.pth.tar")
-    return variant, meta, npz, sd, checkpoint
+golden = golden_fixture(MIXFORMER_GOLDEN)
 
 
 def inputs(npz):

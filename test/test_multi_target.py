@@ -8,14 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from golden import (
-    COMPRESSTRACKER_GOLDEN,
-    HIT_GOLDEN,
-    MIXFORMER_GOLDEN,
-    load_variant,
-    save_authors_checkpoint,
-    sequence,
-)
+from golden import ONE_PER_FAMILY, golden_fixture, sequence
 
 import hit_tracker_ros
 from hit_tracker_ros import build_tracker
@@ -23,17 +16,16 @@ from hit_tracker_ros.backends.batching import run_batched
 from hit_tracker_ros.core.reacquire import window_grid
 from hit_tracker_ros.core.timing import StageTimer
 
-GOLDEN = {"hit_tiny": HIT_GOLDEN["hit_tiny"], "mixformerv2_s": MIXFORMER_GOLDEN["mixformerv2_s"]}
-GOLDEN |= {"compresstracker_2": COMPRESSTRACKER_GOLDEN["compresstracker_2"], "ettrack": "ETTrack"}
 # the golden target, and two more regions of the golden sequence's frames
 BOXES = ([120.0, 43.0, 40.0, 32.0], [30.0, 150.0, 36.0, 30.0], [230.0, 120.0, 44.0, 36.0])
 
 
-@pytest.fixture(scope="module", params=list(GOLDEN))
-def family(request, tmp_path_factory):
-    model = request.param
-    _, _, state = load_variant(GOLDEN[model])
-    return model, save_authors_checkpoint(state, tmp_path_factory.mktemp(model) / f"{model}.pth.tar")
+@pytest.fixture
+def family(golden):
+    return golden.model, golden.checkpoint
+
+
+golden = golden_fixture(ONE_PER_FAMILY)
 
 
 def crops(tracker, frame) -> list[dict[str, np.ndarray]]:

@@ -77,6 +77,23 @@ def validate_box(
     return clipped
 
 
+def centre_size_to_xywh(cx: float, cy: float, w: float, h: float, theta: float = 0.0) -> np.ndarray:
+    """A box given by centre, size and rotation (vision_msgs' BoundingBox2D) as [x, y, w, h];
+    InvalidBoxError for a rotated box or NaN: the trackers follow axis-aligned boxes."""
+    if not math.isfinite(theta) or abs(theta) > 1e-9:
+        raise InvalidBoxError(f"rotated boxes are not supported (center.theta = {theta:g}, must be 0)")
+    return as_box(cxcywh_to_xywh(np.array([cx, cy, w, h], dtype=np.float64)))
+
+
+def point_box(x: float, y: float, side: float, image_size: tuple[int, int]) -> np.ndarray:
+    """A square of `side` px centred on a point (a click, a tap, a MAVLink track point);
+    InvalidBoxError for a point outside the image."""
+    width, height = image_size
+    if not (math.isfinite(x) and math.isfinite(y) and 0 <= x < width and 0 <= y < height):
+        raise InvalidBoxError(f"point ({x:g}, {y:g}) lies outside the {width}x{height} image")
+    return np.array([x - side / 2.0, y - side / 2.0, side, side], dtype=np.float64)
+
+
 def clip_to_image(box: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
     """Intersect [x, y, w, h] with the image rectangle; width/height become 0 when disjoint."""
     width, height = image_size

@@ -14,6 +14,8 @@ from typing import Any
 
 from pymavlink.dialects.v20 import common as mav
 
+from ..core.boxes import point_box
+
 MSG_CAMERA_INFORMATION = mav.MAVLINK_MSG_ID_CAMERA_INFORMATION
 MSG_TRACKING_STATUS = mav.MAVLINK_MSG_ID_CAMERA_TRACKING_IMAGE_STATUS
 CAPABILITIES = mav.CAMERA_CAP_FLAGS_HAS_TRACKING_POINT | mav.CAMERA_CAP_FLAGS_HAS_TRACKING_RECTANGLE
@@ -151,9 +153,9 @@ def pixel_box(request: TrackRequest, image_size: tuple[int, int]) -> list[float]
     """[x, y, w, h] in pixels; a point's box is square in pixels."""
     width, height = image_size
     if request.mode == mav.CAMERA_TRACKING_MODE_POINT:
-        side = 2 * request.half_width * width
-        cx, cy = request.point[0] * width, request.point[1] * height
-        return [cx - side / 2, cy - side / 2, side, side]
+        # a point on the far edge (1.0, allowed by the protocol) is the last pixel
+        x, y = min(request.point[0] * width, width - 1), min(request.point[1] * height, height - 1)
+        return point_box(x, y, 2 * request.half_width * width, image_size).tolist()
     x1, y1, x2, y2 = request.rect
     return [x1 * width, y1 * height, (x2 - x1) * width, (y2 - y1) * height]
 

@@ -3,7 +3,20 @@ so ONNX-only deployments can run the pipelines)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, kw_only=True)
+class CropGeometry:
+    """The STARK-lineage crops (HiT, MixFormerV2, CompressTracker): a template of
+    template_factor x the target's size at template_size px, a search region of search_factor x
+    at search_size px, and the authors' clip margin of the box in the frame."""
+
+    template_size: int = 128
+    template_factor: float = 2.0
+    search_size: int = 256
+    search_factor: float = 4.0
+    clip_margin: int = 10
 
 
 @dataclass(frozen=True)
@@ -22,18 +35,13 @@ LEVIT_128S = LeViTSpec(dims=(128, 256, 384), depths=(2, 3, 4), heads=(4, 6, 8), 
 
 
 @dataclass(frozen=True)
-class HiTConfig:
-    """One HiT variant: backbone spec and the tracker geometry of the authors' yaml files."""
+class HiTConfig(CropGeometry):
+    """One HiT variant: backbone spec (the crops are the authors' yaml files': the defaults)."""
 
     name: str
     backbone: LeViTSpec
     hidden_dim: int = 256
     head_channel: int = 256
-    template_size: int = 128
-    template_factor: float = 2.0
-    search_size: int = 256
-    search_factor: float = 4.0
-    clip_margin: int = 10
 
 
 HIT_VARIANTS: dict[str, HiTConfig] = {
@@ -46,7 +54,7 @@ HIT_OUTPUTS = ("pred_boxes", "score_map_tl", "score_map_br")
 
 
 @dataclass(frozen=True)
-class CompressTrackerConfig:
+class CompressTrackerConfig(CropGeometry):
     """CompressTracker-N: an OSTrack-style ViT-B/16 student with N blocks and a centre head."""
 
     name: str
@@ -55,11 +63,6 @@ class CompressTrackerConfig:
     num_heads: int = 12
     mlp_ratio: int = 4
     head_channels: int = 256
-    template_size: int = 128
-    template_factor: float = 2.0
-    search_size: int = 256
-    search_factor: float = 4.0
-    clip_margin: int = 10
 
     @property
     def feat_sz(self) -> int:
@@ -74,20 +77,17 @@ CENTER_OUTPUTS = ("pred_boxes", "score_map", "size_map", "offset_map")
 
 
 @dataclass(frozen=True)
-class MixFormerV2Config:
+class MixFormerV2Config(CropGeometry):
     """MixFormerV2: ViT-B/16 blocks with mixed attention, 4 prediction tokens, distribution box head."""
 
     name: str
     depth: int
     mlp_ratio: int
-    template_size: int
-    search_size: int
-    template_factor: float = 2.0
-    search_factor: float = 4.5  # the yaml's TEST.SEARCH_FACTOR (the authors' eval script may override)
+    # the yaml's TEST.SEARCH_FACTOR (the authors' eval script may override)
+    search_factor: float = field(default=4.5, kw_only=True)
     embed_dim: int = 768
     num_heads: int = 12
     bins: int = 96
-    clip_margin: int = 10
     update_interval: int = 5  # online template swap period (frames)
     score_gate: float = 0.5  # a frame can provide the online template only above this score
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import BoundingBox2D, Detection2D, ObjectHypothesisWithPose
 
-from ..core.boxes import InvalidBoxError, as_box, cxcywh_to_xywh, xywh_to_cxcywh
+from ..core.boxes import centre_size_to_xywh, xywh_to_cxcywh
 from ..core.images import DEFAULT_MAX_IMAGE_PIXELS, check_raw, compressed_size, decode_compressed, decode_raw
 from ..core.stamps import to_ns, to_parts
 
@@ -57,11 +55,8 @@ def rgb_to_image(rgb: np.ndarray, header: Header) -> Image:
 
 def bbox_to_xywh(bbox: BoundingBox2D) -> np.ndarray:
     """BoundingBox2D (centre + size, pixels) -> [x, y, w, h]; rejects rotated boxes and NaN."""
-    theta = bbox.center.theta
-    if not math.isfinite(theta) or abs(theta) > 1e-9:
-        raise InvalidBoxError(f"rotated boxes are not supported (center.theta = {theta:g}, must be 0)")
-    c = bbox.center.position
-    return as_box(cxcywh_to_xywh(np.array([c.x, c.y, bbox.size_x, bbox.size_y], dtype=np.float64)))
+    c = bbox.center
+    return centre_size_to_xywh(c.position.x, c.position.y, bbox.size_x, bbox.size_y, c.theta)
 
 
 def xywh_to_bbox(box: np.ndarray | None) -> BoundingBox2D:

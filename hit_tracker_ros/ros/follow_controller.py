@@ -12,7 +12,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import TwistStamped, Vector3Stamped
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
 from rclpy.parameter import Parameter
 from std_srvs.srv import SetBool
@@ -31,6 +31,7 @@ from ..control.pi_axis import AxisGains
 from ..core.stats import RateMeter
 from .managed_node import Health, ManagedNode
 from .node_main import spin_node
+from .parameters import ParameterSpec, defaults
 
 ZERO_ACK_TIMEOUT_S = 0.5  # how long a stop waits for subscribers to acknowledge the zero command
 GAIN_FIELDS = {
@@ -41,43 +42,45 @@ GAIN_FIELDS = {
     "deadband": "error below which the axis does nothing (rad; forward: fraction of the image height)",
     "integral_zone": "the integral accumulates only while |error| is below this",
 }
-PARAMETERS = {
-    "enabled": (False, "publish non-zero commands (also the ~/enable service)"),
-    "rate_hz": (30.0, "command rate; commands are published at this rate whatever arrives"),
-    "stale_timeout": (0.5, "a status older than this (seconds since arrival) forces zero commands"),
-    "target_size": (0.3, "wanted box height / image height; drives linear.x"),
-    "assumed_hfov_deg": (60.0, "horizontal field of view assumed while no camera_info gives bearings"),
-    "gimbal_frame": ("camera_mount", "frame_id of ~/gimbal_rate (the gimbal mount, FLU)"),
-    "base_frame": ("base_link", "frame_id of ~/cmd_vel (the vehicle body, FLU)"),
-    "autostart": (True, "configure and activate on startup"),
-}
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("enabled", False, "publish non-zero commands (also the ~/enable service)", False),
+    ParameterSpec(
+        "rate_hz", 30.0, "command rate; commands are published at this rate whatever arrives", False
+    ),
+    ParameterSpec(
+        "stale_timeout", 0.5, "a status older than this (seconds since arrival) forces zero commands", False
+    ),
+    ParameterSpec("target_size", 0.3, "wanted box height / image height; drives linear.x", False),
+    ParameterSpec(
+        "assumed_hfov_deg",
+        60.0,
+        "horizontal field of view assumed while no camera_info gives bearings",
+        False,
+    ),
+    ParameterSpec("gimbal_frame", "camera_mount", "frame_id of ~/gimbal_rate (the gimbal mount, FLU)", False),
+    ParameterSpec("base_frame", "base_link", "frame_id of ~/cmd_vel (the vehicle body, FLU)", False),
+    ParameterSpec("autostart", True, "configure and activate on startup", False),
+    *(
+        ParameterSpec(f"{axis}.{field}", float(getattr(DEFAULT_GAINS[axis], field)), f"{axis}: {text}", False)
+        for axis in AXES
+        for field, text in GAIN_FIELDS.items()
+    ),
+)
 
 
 def parameter_defaults() -> dict[str, object]:
     """Every parameter of the node with its default (launch files and configs are tested against it)."""
-    gains = {
-        f"{axis}.{field}": float(getattr(DEFAULT_GAINS[axis], field))
-        for axis in AXES
-        for field in GAIN_FIELDS
-    }
-    return {name: default for name, (default, _) in PARAMETERS.items()} | gains
+    return defaults(PARAMETERS)
 
 
 class FollowControllerNode(ManagedNode):
     role = "follow controller"
+    parameters = PARAMETERS
 
     def __init__(self, node_name: str = "follow_controller", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        for axis in AXES:
-            for field, description in GAIN_FIELDS.items():
-                value = float(getattr(DEFAULT_GAINS[axis], field))
-                self.declare_parameter(
-                    f"{axis}.{field}", value, ParameterDescriptor(description=f"{axis}: {description}")
-                )
         self._controller = FollowController(self._settings({}))
-        self._controller.enabled = bool(self.get_parameter("enabled").value)
+        self._controller.enabled = bool(self.param("enabled"))
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._pubs: dict = {}
         self._timer = None
@@ -90,16 +93,15 @@ class FollowControllerNode(ManagedNode):
 
     # ------------------------------------------------------------------ parameters
     def _settings(self, new: dict) -> FollowSettings:
-        value = lambda name: new[name] if name in new else self.get_parameter(name).value  # noqa: E731
         gains = {
-            axis: AxisGains(**{field: float(value(f"{axis}.{field}")) for field in GAIN_FIELDS})
+            axis: AxisGains(**{field: float(self.param(f"{axis}.{field}", new)) for field in GAIN_FIELDS})
             for axis in AXES
         }
         return FollowSettings(
             gains=gains,
-            target_size=float(value("target_size")),
-            stale_timeout=float(value("stale_timeout")),
-            assumed_hfov=math.radians(float(value("assumed_hfov_deg"))),
+            target_size=float(self.param("target_size", new)),
+            stale_timeout=float(self.param("stale_timeout", new)),
+            assumed_hfov=math.radians(float(self.param("assumed_hfov_deg", new))),
         )
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
@@ -134,7 +136,7 @@ class FollowControllerNode(ManagedNode):
 
     def activate(self) -> None:
         self._status_sub = self.create_subscription(TrackerStatus, "status", self._on_status, 10)
-        self._start_timer(float(self.get_parameter("rate_hz").value))
+        self._start_timer(float(self.param("rate_hz")))
         self.get_logger().info(f"active: following {self._status_sub.topic_name}")
 
     def release(self) -> None:
@@ -187,10 +189,10 @@ class FollowControllerNode(ManagedNode):
         self._last_command = command
         stamp = self.get_clock().now().to_msg()
         gimbal = Vector3Stamped()
-        gimbal.header.stamp, gimbal.header.frame_id = stamp, str(self.get_parameter("gimbal_frame").value)
+        gimbal.header.stamp, gimbal.header.frame_id = stamp, str(self.param("gimbal_frame"))
         gimbal.vector.y, gimbal.vector.z = command.gimbal_pitch_rate, command.gimbal_yaw_rate
         twist = TwistStamped()
-        twist.header.stamp, twist.header.frame_id = stamp, str(self.get_parameter("base_frame").value)
+        twist.header.stamp, twist.header.frame_id = stamp, str(self.param("base_frame"))
         twist.twist.angular.z = command.yaw_rate
         twist.twist.linear.z = command.climb_rate
         twist.twist.linear.x = command.forward_speed

@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
+from .parameters import ParameterSpec
 from .status import make_diagnostics
 
 
@@ -25,12 +27,17 @@ class Health:
 
 class ManagedNode(LifecycleNode):
     """Subclasses implement the four hooks and `health`, name their `role` (the diagnostics
-    entry is "<fully qualified name>: <role>"), and call `start()` at the end of their __init__."""
+    entry is "<fully qualified name>: <role>") and their `parameters` (declared here), and call
+    `start()` at the end of their __init__."""
 
     role = "node"
+    parameters: tuple[ParameterSpec, ...] = ()
 
     def __init__(self, node_name: str, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
+        for spec in self.parameters:
+            descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+            self.declare_parameter(spec.name, spec.default, descriptor)
         self.lifecycle = "unconfigured"  # unconfigured | inactive | active | finalized
         self.config_error = ""
 
@@ -39,12 +46,15 @@ class ManagedNode(LifecycleNode):
         configure and activate now when the `autostart` parameter says so."""
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(diagnostics_period, self._publish_health)
-        if self.get_parameter("autostart").value:
+        if self.param("autostart"):
             if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
                 self.trigger_activate()
 
-    def param(self, name: str):
-        """A parameter's current value."""
+    def param(self, name: str, pending: dict | None = None):
+        """A parameter's value: from `pending` (a set-parameters request being checked) when it
+        names it, else the current one."""
+        if pending and name in pending:
+            return pending[name]
         return self.get_parameter(name).value
 
     def _publish_health(self) -> None:

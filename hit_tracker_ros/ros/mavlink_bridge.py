@@ -21,53 +21,60 @@ from collections import Counter, deque
 from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticStatus
-from rcl_interfaces.msg import ParameterDescriptor
-from std_srvs.srv import Trigger
 
 from hit_tracker_ros.msg import TrackerStatus
-from hit_tracker_ros.srv import InitTarget
 
 from ..mavlink import camera_protocol as protocol
 from ..mavlink.camera_protocol import IntervalRequest, Reply, StopRequest, TrackRequest, TrackView, mav
 from ..mavlink.link import MavlinkLink
-from .conversions import ns_to_time, stamp_to_ns, xywh_to_bbox
+from .conversions import stamp_to_ns
 from .managed_node import Health, ManagedNode
 from .node_main import spin_node
+from .parameters import ParameterSpec, defaults
 from .refusals import NO_IMAGE_YET, NOT_ACTIVE
+from .tracker_client import TrackerClient
 
 SERVICE_TIMEOUT_S = 3.0
 COMMAND_QUEUE = 2000  # a burst beyond this is answered TEMPORARILY_REJECTED at once
 STREAM_TAIL_S = 1.0  # keep streaming this long after a track ends, so the GCS sees IDLE
 HISTORY_S = 10.0  # statuses remembered for video_latency
 
-PARAMETERS = {
-    "mavlink_url": (
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec(
+        "mavlink_url",
         "udpout:127.0.0.1:14550",
         "pymavlink connection: udpin:/udpout:/tcp:/tcpin:host:port or /dev/tty,baud",
     ),
-    "tracker": ("/hit_tracker", "fully qualified name of the tracker node (its init, stop, status)"),
-    "system_id": (1, "MAVLink system id (the vehicle's)"),
-    "component_id": (100, "MAVLink component id (100: MAV_COMP_ID_CAMERA)"),
-    "status_rate_hz": (
+    ParameterSpec(
+        "tracker", "/hit_tracker", "fully qualified name of the tracker node (its init, stop, status)"
+    ),
+    ParameterSpec("system_id", 1, "MAVLink system id (the vehicle's)"),
+    ParameterSpec("component_id", 100, "MAVLink component id (100: MAV_COMP_ID_CAMERA)"),
+    ParameterSpec(
+        "status_rate_hz",
         20.0,
         "CAMERA_TRACKING_IMAGE_STATUS rate while tracking (SET_MESSAGE_INTERVAL changes it)",
     ),
-    "video_latency": (
+    ParameterSpec(
+        "video_latency",
         0.0,
         "seconds the ground station's video lags the camera; commands apply to that older frame",
     ),
-    "point_box_fraction": (
+    ParameterSpec(
+        "point_box_fraction",
         0.1,
         "box side, as a fraction of the image width, for a track point without radius",
     ),
-    "status_timeout": (1.0, "no tracker status for this long during a track: tracking_status ERROR"),
-    "autostart": (True, "configure and activate on startup"),
-}
+    ParameterSpec(
+        "status_timeout", 1.0, "no tracker status for this long during a track: tracking_status ERROR"
+    ),
+    ParameterSpec("autostart", True, "configure and activate on startup"),
+)
 
 
 def parameter_defaults() -> dict[str, object]:
     """Every parameter of the node with its default (launch files and configs are tested against it)."""
-    return {name: default for name, (default, _) in PARAMETERS.items()}
+    return defaults(PARAMETERS)
 
 
 @dataclass(frozen=True)
@@ -80,13 +87,10 @@ class _Seen:
 
 class MavlinkBridge(ManagedNode):
     role = "mavlink bridge"
+    parameters = PARAMETERS
 
     def __init__(self, node_name: str = "mavlink_bridge", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(
-                name, default, ParameterDescriptor(description=description, read_only=True)
-            )
         self._lock = threading.Lock()
         self._stream_lock = threading.Lock()
         self._link: MavlinkLink | None = None
@@ -106,7 +110,7 @@ class MavlinkBridge(ManagedNode):
         self._results: Counter[str] = Counter()
         self._last_result = ""
         self._subs: list = []
-        self._tracker_services: dict = {}
+        self._tracker: TrackerClient | None = None
         self.start()
 
     # ------------------------------------------------------------------ lifecycle
@@ -127,11 +131,7 @@ class MavlinkBridge(ManagedNode):
             int(self.param("component_id")),
             self.get_logger(),
         )
-        tracker = str(self.param("tracker")).rstrip("/")
-        self._tracker_services = {
-            "init": self.create_client(InitTarget, f"{tracker}/init"),
-            "stop": self.create_client(Trigger, f"{tracker}/stop"),
-        }
+        self._tracker = TrackerClient(self, str(self.param("tracker")), SERVICE_TIMEOUT_S)
 
     def activate(self) -> None:
         tracker = str(self.param("tracker")).rstrip("/")
@@ -147,9 +147,9 @@ class MavlinkBridge(ManagedNode):
         self.get_logger().info(f"active: MAVLink camera on {self._link.url} for tracker {tracker}")
 
     def release(self) -> None:
-        for client in self._tracker_services.values():
-            self.destroy_client(client)
-        self._tracker_services = {}
+        if self._tracker is not None:
+            self._tracker.destroy()
+            self._tracker = None
 
     def halt(self, reason: str = "stopped") -> None:
         """Stop the threads and close the link."""
@@ -206,35 +206,18 @@ class MavlinkBridge(ManagedNode):
         shown = next((s for s in reversed(history) if s.arrival <= now - latency), history[0])
         return stamp_to_ns(shown.status.header.stamp), (shown.status.image_width, shown.status.image_height)
 
-    def _call(self, name: str, request):
-        """Call a tracker service from a worker thread; the response, or an error text."""
-        client = self._tracker_services[name]
-        if not client.service_is_ready():
-            return f"tracker service {client.srv_name} is not reachable"
-        done = threading.Event()
-        future = client.call_async(request)
-        future.add_done_callback(lambda _: done.set())
-        if not done.wait(SERVICE_TIMEOUT_S):
-            client.remove_pending_request(future)
-            return f"tracker service {client.srv_name} did not answer within {SERVICE_TIMEOUT_S:g} s"
-        return future.result()
-
     def _execute(self, action: TrackRequest | StopRequest) -> tuple[int, str]:
         """(MAV_RESULT, reason) of a command that needs the tracker."""
         if isinstance(action, StopRequest):
-            response = self._call("stop", Trigger.Request())
+            response = self._tracker.stop()
         else:
             frame = self._frame_for_command()
             if isinstance(frame, str):
                 return mav.MAV_RESULT_TEMPORARILY_REJECTED, frame
             stamp_ns, size = frame
-            request = InitTarget.Request()
-            request.header.stamp = ns_to_time(stamp_ns)
-            request.bbox = xywh_to_bbox(protocol.pixel_box(action, size))
-            request.label = "mavlink"
-            response = self._call("init", request)
-        if isinstance(response, str):
-            return mav.MAV_RESULT_TEMPORARILY_REJECTED, response
+            response = self._tracker.init(protocol.pixel_box(action, size), stamp_ns, "mavlink")
+        if not response.success and response.message.startswith("the tracker ("):
+            return mav.MAV_RESULT_TEMPORARILY_REJECTED, response.message  # not reachable, no answer
         if response.success:
             if isinstance(action, TrackRequest):
                 with self._lock:  # active from now on, even before its first status arrives
@@ -392,8 +375,7 @@ class MavlinkBridge(ManagedNode):
         values = {
             "mavlink_url": str(self.param("mavlink_url")),
             "tracker": str(self.param("tracker")),
-            "tracker_reachable": bool(self._tracker_services)
-            and self._tracker_services["init"].service_is_ready(),
+            "tracker_reachable": self._tracker is not None and self._tracker.reachable,
             "queued_commands": self._commands.qsize(),
             "last_command": self._last_result,
             **{f"ack_{k.lower()}": v for k, v in self._results.items()},

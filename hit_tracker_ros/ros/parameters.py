@@ -1,5 +1,7 @@
-"""The node's parameters: one table used to declare them, document them and check the launch
-file against them."""
+"""Parameters described once: every node declares its table of ParameterSpecs through
+ManagedNode (the same names, defaults and descriptions go to `ros2 param describe`), and tests
+check launch files, config/*.yaml and the README's tables against the tables. The tracker node's
+table is here; the others live beside their nodes."""
 
 from __future__ import annotations
 
@@ -20,7 +22,12 @@ class ParameterSpec:
     read_only: bool = True
 
 
-PARAMETERS: tuple[ParameterSpec, ...] = (
+def defaults(specs: tuple[ParameterSpec, ...]) -> dict[str, Any]:
+    """name -> default of a table."""
+    return {p.name: p.default for p in specs}
+
+
+TRACKER_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("model", "csrt", "tracker model (see hit_tracker_ros.available_models())"),
     ParameterSpec("checkpoint", "", "path of the model's checkpoint file (empty: none)"),
     ParameterSpec("backend", "auto", "inference backend: auto, or one the model offers (torch, onnxruntime)"),
@@ -86,9 +93,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages"),
 )
 
-PARAMETER_NAMES: frozenset[str] = frozenset(p.name for p in PARAMETERS)
+PARAMETER_NAMES: frozenset[str] = frozenset(p.name for p in TRACKER_PARAMETERS)
 
 
 def parameter_defaults() -> dict[str, Any]:
     """Every parameter of the tracker node with its default."""
-    return {p.name: p.default for p in PARAMETERS}
+    return defaults(TRACKER_PARAMETERS)

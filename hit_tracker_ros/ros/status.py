@@ -13,8 +13,6 @@ from hit_tracker_ros.msg import TrackerStatus
 
 from .conversions import xywh_to_bbox
 
-STAGES = ("decode", "preprocess", "inference", "postprocess", "publish")
-
 
 def make_status(header: Header, box: np.ndarray | None, fields: dict[str, Any]) -> TrackerStatus:
     """TrackerStatus from the core's fields (hit_tracker_ros.core.status) and the box."""

@@ -1,27 +1,20 @@
 """The lifecycle node `hit_tracker`: images in; Detection2D, TrackerStatus and diagnostics out.
 
-Threads: one executor thread runs the image/detection subscriptions, the services and the
-diagnostics timer; one worker thread runs decoding and tracking. The image callback only judges
-the stamp and stores the message (in the frame cache and as the pending frame), and the services
-only read headers, so a service never waits for a decode or for inference, and a slow tracker
-processes the newest frame while the frames in between are dropped and counted.
-
-One rule for frames: a frame that cannot be used (undecodable, over the pixel budget, late, a
-stamp outlier) is refused with a reason and counted, and the running track goes on; an exception
-of the tracker on a usable frame ends the track with the reason in the status message.
+An adapter: parameters, subscriptions, services and publishers. The rules (which frame is
+tracked, which init wins, targets, catch-up, counters) are the ROS-free core.tracking_loop, which
+runs the worker thread; the executor thread runs the subscriptions, the services (reading image
+headers only, so no service waits for a decode or an inference) and the diagnostics timer.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PointStamped
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray
@@ -32,81 +25,53 @@ from hit_tracker_ros.srv import InitTarget, RemoveTarget
 from ..backends.options import BackendOptions
 from ..core.annotate import draw_track
 from ..core.bearing import CameraModel, CameraModelError
-from ..core.boxes import InvalidBoxError, centre, validate_box
-from ..core.frame_cache import FrameCache
+from ..core.boxes import InvalidBoxError, centre, point_box, validate_box
 from ..core.handoff import HandoffPolicy, choose
 from ..core.images import DEFAULT_MAX_IMAGE_PIXELS, ImageDecodeError
 from ..core.reacquire import ReacquireSettings
 from ..core.registry import build_tracker
-from ..core.session import StepOutcome, idle_outcome, new_track_id
-from ..core.stamp_policy import StampPolicy
+from ..core.session import StepOutcome, new_track_id
 from ..core.stamps import format_stamp, seconds_to_ns
 from ..core.stats import RateMeter, SampleWindow
 from ..core.status import status_fields
-from ..core.targets import TargetLimitError, TargetSet
-from ..core.timing import StageTimer
+from ..core.targets import TargetSet
+from ..core.tracking_loop import STAGES, Frame, InitRequest, LoopCounters, TrackingLoop
 from ..core.types import TrackState
 from ..trackers.multi import batch_needed
 from .camera_info import camera_model
 from .conversions import bbox_to_xywh, image_size, image_to_rgb, make_detection, rgb_to_image, stamp_to_ns
-from .init_inputs import candidates, detection_label, point_box
+from .init_inputs import candidates, detection_label
 from .input_qos import IncompatibleQos, overridable
 from .managed_node import Health, ManagedNode
 from .node_main import spin_node
-from .parameters import PARAMETERS
+from .parameters import TRACKER_PARAMETERS
 from .refusals import NOT_ACTIVE
-from .status import STAGES, make_status
+from .status import make_status
 
 SERVICE_QUEUE_DEPTH = 200
-
-
-@dataclass
-class _Frame:
-    msg: Image | CompressedImage
-    stamp_ns: int
-    arrival: float  # time.monotonic() at reception
-
-
-@dataclass
-class _InitRequest:
-    frame: _Frame
-    box: np.ndarray  # validated against the frame's header size and the tracker's box limits
-    label: str
-    track_id: str  # the target's id: new, or the one to re-initialize (`existing`)
-    reacquire: bool = False  # re-initialize the running (LOST) track `track_id` instead
-    existing: bool = False  # `track_id` names a current target (InitTarget with a track_id)
+# The statuses keep their newest ten for a subscriber that joins late (TRANSIENT_LOCAL; volatile
+# subscribers, the usual kind, are unaffected): a UI or `ros2 topic echo` started during a track
+# sees its state at once, and no status is lost while discovery completes.
+STATUS_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
 
 
 class TrackerNode(ManagedNode):
-    """Single-target tracker as a ROS 2 lifecycle node."""
+    """The tracker as a ROS 2 lifecycle node (one target, or several with max_targets)."""
 
     role = "tracker"
+    parameters = TRACKER_PARAMETERS
 
     def __init__(self, node_name: str = "hit_tracker", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        for spec in PARAMETERS:
-            self.declare_parameter(
-                spec.name,
-                spec.default,
-                ParameterDescriptor(description=spec.description, read_only=spec.read_only),
-            )
         self.add_on_set_parameters_callback(self._on_set_parameters)
-
-        self._cond = threading.Condition()
-        self._cache: FrameCache[_Frame] = FrameCache(1)
-        self._stamps: StampPolicy[_Frame] = StampPolicy()
-        self._pending_frames: list[_Frame] = []
-        self._pending_inits: list[_InitRequest] = []
-        self._applying_inits: list[_InitRequest] = []  # taken by the worker, not yet applied
-        self._pending_removals: list[str] = []
-        self._pending_stop: str | None = None
-        self._pending_clock_reset = False
+        self._loop: TrackingLoop | None = None
         self._max_pixels = DEFAULT_MAX_IMAGE_PIXELS
-        self._targets: TargetSet | None = None
-        self._worker: threading.Thread | None = None
-        self._running = False
         self._active = False
-        self._last_stamp_ns = -1
         self._pubs: dict[str, object] = {}
         self._subs: list[object] = []
         self._model = self._backend = ""
@@ -114,32 +79,11 @@ class TrackerNode(ManagedNode):
         self._camera: CameraModel | None = None
         self._camera_info_status = "none received"
         self._last_box: np.ndarray | None = None  # of the most recent track (nearest_previous)
-        self.config_error = ""
         self._last_error = ""
         self._incompatible_qos = IncompatibleQos(self.get_logger())
-        self._counts = dict.fromkeys(
-            (
-                "received",
-                "processed",
-                "dropped",
-                "rejected",
-                "out_of_order",
-                "stamp_outliers",
-                "clock_resets",
-                "init_accepted",
-                "init_rejected",
-                "init_superseded",
-                "init_failed",
-                "handoff_ignored",
-                "reacquired",
-            ),
-            0,
-        )
-        self._stage_ms = {stage: SampleWindow(100) for stage in STAGES}
         self._latency_ms = SampleWindow(100)
         self._processing_ms = SampleWindow(100)
         self._input_rate = RateMeter()
-        self._output_rate = RateMeter()
         self._state_name = "IDLE"
 
         # Deep request queues: a burst of calls (a UI, a detector) must not lose requests.
@@ -152,23 +96,22 @@ class TrackerNode(ManagedNode):
 
     # ------------------------------------------------------------------ lifecycle
     def configure(self) -> None:
-        param = lambda name: self.get_parameter(name).value  # noqa: E731
         tracker_options = {}
-        if float(param("search_factor")) > 0:
-            tracker_options["search_factor"] = float(param("search_factor"))
-        if int(param("update_interval")) > 0:
-            tracker_options["update_interval"] = int(param("update_interval"))
+        if float(self.param("search_factor")) > 0:
+            tracker_options["search_factor"] = float(self.param("search_factor"))
+        if int(self.param("update_interval")) > 0:
+            tracker_options["update_interval"] = int(self.param("update_interval"))
         self._image_qos()
-        max_targets = int(param("max_targets"))
+        max_targets = int(self.param("max_targets"))
         if max_targets < 1:
             raise ValueError(f"max_targets must be >= 1, got {max_targets}")
-        backend_options = {name: param(name) for name in BackendOptions.names()}
+        backend_options = {name: self.param(name) for name in BackendOptions.names()}
         needed = batch_needed(max_targets, self._reacquire_settings({}))
         backend_options["max_batch"] = max(int(backend_options["max_batch"]), needed)
         tracker = build_tracker(
-            param("model"),
-            checkpoint=param("checkpoint") or None,
-            backend=param("backend"),
+            self.param("model"),
+            checkpoint=self.param("checkpoint") or None,
+            backend=self.param("backend"),
             **backend_options,
             **tracker_options,
         )
@@ -176,21 +119,26 @@ class TrackerNode(ManagedNode):
         self._backend_info = dict(tracker.backend_info)
         for key, value in self._backend_info.items():
             self.get_logger().info(f"{key}: {value}")
-        self._targets = TargetSet(tracker, max_targets)
+        self._max_pixels = int(self.param("max_image_pixels"))
+        self._loop = TrackingLoop(
+            TargetSet(tracker, max_targets),
+            decode=lambda msg: image_to_rgb(msg, self._max_pixels),
+            publish=self._publish,
+            cache_size=int(self.param("frame_cache_size")),
+            log=self._log,
+        )
         self._apply_track_parameters({})
-        self._cache = FrameCache(max(int(param("frame_cache_size")), 1))
-        self._max_pixels = int(param("max_image_pixels"))
         self._pubs = {
             "detection": self.create_lifecycle_publisher(Detection2D, "~/detection", 10),
             "detections": self.create_lifecycle_publisher(Detection2DArray, "~/detections", 10),
-            "status": self.create_lifecycle_publisher(TrackerStatus, "~/status", 10),
-            "statuses": self.create_lifecycle_publisher(TrackerStatusArray, "~/statuses", 10),
+            "status": self.create_lifecycle_publisher(TrackerStatus, "~/status", STATUS_QOS),
+            "statuses": self.create_lifecycle_publisher(TrackerStatusArray, "~/statuses", STATUS_QOS),
             "debug_image": self.create_lifecycle_publisher(Image, "~/debug_image", 2),
         }
         self.get_logger().info(f"configured: model {self._model}, backend {self._backend}")
 
     def activate(self) -> None:
-        compressed = bool(self.get_parameter("use_compressed").value)
+        compressed = bool(self.param("use_compressed"))
         image_topic = self.resolve_topic_name("image/compressed" if compressed else "image")
         camera_info_topic = self.resolve_topic_name("camera_info")
         self._subs = [
@@ -214,11 +162,7 @@ class TrackerNode(ManagedNode):
                 qos_overriding_options=overridable(),
             ),
         ]
-        self._last_stamp_ns = -1
-        self._stamps.reset()
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name="hit_tracker_worker", daemon=True)
-        self._worker.start()
+        self._loop.start()
         self._active = True
         self.get_logger().info(f"active: tracking on {self._subs[0].topic_name}")
 
@@ -226,31 +170,39 @@ class TrackerNode(ManagedNode):
         for pub in self._pubs.values():
             self.destroy_lifecycle_publisher(pub)
         self._pubs = {}
-        self._targets = None
+        self._loop = None
 
     def halt(self, reason: str) -> None:
         self._active = False
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
-        with self._cond:
-            self._running = False
-            self._pending_frames, self._pending_inits, self._pending_removals = [], [], []
-            self._cond.notify_all()
-        if self._worker is not None:
-            self._worker.join()
-            self._worker = None
-        if self._targets is not None:
-            self._targets.stop_all(reason)
+        if self._loop is not None:
+            self._loop.halt(reason)
         self._state_name = "IDLE"
-        self._cache.clear()
+
+    def _log(self, level: str, text: str) -> None:
+        """What the tracking loop reports, into the log (and errors into diagnostics)."""
+        if not self.context.ok():
+            return  # shutting down: nothing to report to
+        # one call site per severity and throttle: rclpy refuses changing them at a call site
+        if level == "error":
+            self._last_error = text
+            if text.startswith("image rejected"):
+                self.get_logger().error(text, throttle_duration_sec=1.0)
+            else:
+                self.get_logger().error(text)
+        elif level == "warning":
+            self.get_logger().warning(text)
+        else:
+            self.get_logger().info(text)
 
     def _image_qos(self) -> QoSProfile:
-        reliability = str(self.get_parameter("image_qos_reliability").value)
+        reliability = str(self.param("image_qos_reliability"))
         policies = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
         if reliability not in policies:
             raise ValueError(f"image_qos_reliability must be best_effort or reliable, got '{reliability}'")
-        depth = int(self.get_parameter("image_qos_depth").value)
+        depth = int(self.param("image_qos_depth"))
         return QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=max(depth, 1), reliability=policies[reliability]
         )
@@ -279,51 +231,31 @@ class TrackerNode(ManagedNode):
         self._apply_track_parameters(new)
         return SetParametersResult(successful=True)
 
-    def _value(self, new: dict, name: str):
-        """A parameter's value: from a set-parameters request being applied, else the current one."""
-        return new[name] if name in new else self.get_parameter(name).value
-
     def _reacquire_settings(self, new: dict) -> ReacquireSettings:
         return ReacquireSettings(
-            int(self._value(new, "reacquire_after")),
-            int(self._value(new, "reacquire_windows_per_frame")),
-            float(self._value(new, "reacquire_threshold")),
+            int(self.param("reacquire_after", new)),
+            int(self.param("reacquire_windows_per_frame", new)),
+            float(self.param("reacquire_threshold", new)),
         )
 
     def _apply_track_parameters(self, new: dict) -> None:
         """Thresholds and the LOST policy onto every target (at configure and at run time)."""
-        if self._targets is None:
+        if self._loop is None:
             return
-        lost = float(self._value(new, "lost_threshold"))
-        alias = float(self._value(new, "score_threshold"))
+        lost = float(self.param("lost_threshold", new))
+        alias = float(self.param("score_threshold", new))
         if alias >= 0.0:
             lost = alias
             self.get_logger().warning("score_threshold is deprecated: set lost_threshold instead")
-        recover = float(self._value(new, "recover_threshold"))
-        max_lost = int(self._value(new, "max_lost_frames"))
-        self._targets.configure(lost, recover, max_lost, self._reacquire_settings(new))
+        recover = float(self.param("recover_threshold", new))
+        max_lost = int(self.param("max_lost_frames", new))
+        self._loop.targets.configure(lost, recover, max_lost, self._reacquire_settings(new))
 
     # ------------------------------------------------------------------ inputs
     def _on_image(self, msg: Image | CompressedImage) -> None:
-        frame = _Frame(msg, stamp_to_ns(msg.header.stamp), time.monotonic())
+        frame = Frame(msg, stamp_to_ns(msg.header.stamp), time.monotonic())
         self._input_rate.tick(frame.arrival)
-        with self._cond:
-            self._counts["received"] += 1
-            decision = self._stamps.push(frame.stamp_ns, frame)
-            self._counts["out_of_order"] += decision.late
-            self._counts["stamp_outliers"] += decision.outliers
-            if decision.clock_reset:
-                self._counts["clock_resets"] += 1
-                self._cache.clear()
-                self._pending_clock_reset = True
-                self._pending_inits = []
-            if not decision.accept:
-                return
-            for stamp_ns, accepted in decision.accept:
-                self._cache.add(stamp_ns, accepted)
-            self._counts["dropped"] += len(self._pending_frames)
-            self._pending_frames = [accepted for _, accepted in decision.accept]
-            self._cond.notify_all()
+        self._loop.push(frame)
 
     def _on_init(self, request: InitTarget.Request, response: InitTarget.Response) -> InitTarget.Response:
         ok, message, track_id = self._request_init(
@@ -343,8 +275,7 @@ class TrackerNode(ManagedNode):
         publishes continuously must not restart the track every frame)."""
         state = self._state_name
         if state == "TRACKING":
-            with self._cond:
-                self._counts["handoff_ignored"] += 1
+            self._loop.count("handoff_ignored")
             return
         ok, message, _ = self._guarded(lambda: self._prepare_handoff(msg, reacquire=state == "LOST"))
         if ok:
@@ -354,9 +285,10 @@ class TrackerNode(ManagedNode):
 
     def _on_init_point(self, msg: PointStamped) -> None:
         def prepare() -> tuple[bool, str, str]:
-            stamp_ns, frame, size = self._resolve_frame(msg.header.stamp)
-            side = float(self.get_parameter("point_box_size").value)
-            return self._submit_init(stamp_ns, frame, size, point_box(msg, side, size), "", new_track_id())
+            frame, size = self._resolve_frame(msg.header.stamp)
+            side = float(self.param("point_box_size"))
+            box = point_box(float(msg.point.x), float(msg.point.y), side, size)
+            return self._submit_init(frame, size, box, "", new_track_id())
 
         ok, message, _ = self._guarded(prepare)
         if ok:
@@ -366,7 +298,7 @@ class TrackerNode(ManagedNode):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
-            model = camera_model(msg, bool(self.get_parameter("rectified_input").value))
+            model = camera_model(msg, bool(self.param("rectified_input")))
         except CameraModelError as exc:
             if self._camera is not None or not self._camera_info_status.startswith("invalid"):
                 self._last_error = f"camera_info refused: {exc}"
@@ -376,16 +308,16 @@ class TrackerNode(ManagedNode):
         self._camera, self._camera_info_status = model, f"ok ({model.describe()})"
 
     def _request_init(self, stamp, bbox, label: str, track_id: str = "") -> tuple[bool, str, str]:
-        """Validate an init request and hand it to the worker; (success, message, track_id).
+        """Validate an init request and hand it to the loop; (success, message, track_id).
         track_id: re-initialize that target (empty: a new one, or the one of max_targets 1)."""
 
         def prepare() -> tuple[bool, str, str]:
             box = bbox_to_xywh(bbox)
-            stamp_ns, frame, size = self._resolve_frame(stamp)
+            frame, size = self._resolve_frame(stamp)
             if track_id:
-                self._targets.get(track_id)  # UnknownTargetError (a LookupError) when it is not tracked
-                return self._submit_init(stamp_ns, frame, size, box, label, track_id, existing=True)
-            return self._submit_init(stamp_ns, frame, size, box, label, new_track_id())
+                self._loop.targets.get(track_id)  # UnknownTargetError (a LookupError) when not tracked
+                return self._submit_init(frame, size, box, label, track_id, existing=True)
+            return self._submit_init(frame, size, box, label, new_track_id())
 
         ok, message, track_id = self._guarded(prepare)
         if not ok:
@@ -402,22 +334,19 @@ class TrackerNode(ManagedNode):
             ok, message, track_id = False, str(exc), ""
         except Exception as exc:  # noqa: BLE001 - a bad request must never take the node down
             ok, message, track_id = False, f"internal error: {exc!r}", ""
-        with self._cond:
-            self._counts["init_accepted" if ok else "init_rejected"] += 1
+        self._loop.count("init_accepted" if ok else "init_rejected")
         return ok, message, track_id
 
     def _refused(self, source: str, message: str) -> None:
         self._last_error = f"{source} rejected: {message}"
         self.get_logger().warning(self._last_error)
 
-    def _resolve_frame(self, stamp) -> tuple[int, _Frame, tuple[int, int]]:
+    def _resolve_frame(self, stamp) -> tuple[Frame, tuple[int, int]]:
         """The cached frame a request names (stamp 0: the newest) and its size, from headers only
-        (this runs on the executor thread; the worker decodes)."""
-        stamp_ns = stamp_to_ns(stamp)
-        tolerance = seconds_to_ns(float(self.get_parameter("init_stamp_tolerance").value))
-        with self._cond:
-            stamp_ns, frame = self._cache.newest() if stamp_ns == 0 else self._cache.find(stamp_ns, tolerance)
-        return stamp_ns, frame, image_size(frame.msg, self._max_pixels)
+        (this runs on the executor thread; the loop's worker decodes)."""
+        tolerance = seconds_to_ns(float(self.param("init_stamp_tolerance")))
+        _, frame = self._loop.resolve(stamp_to_ns(stamp), tolerance)
+        return frame, image_size(frame.msg, self._max_pixels)
 
     def _prepare_handoff(self, msg: Detection2DArray, reacquire: bool) -> tuple[bool, str, str]:
         if not msg.detections:
@@ -425,22 +354,21 @@ class TrackerNode(ManagedNode):
         stamp = msg.header.stamp
         if stamp_to_ns(stamp) == 0:
             stamp = msg.detections[0].header.stamp
-        stamp_ns, frame, size = self._resolve_frame(stamp)
+        frame, size = self._resolve_frame(stamp)
         usable, skipped = candidates(msg)
-        policy = HandoffPolicy.parse(str(self.get_parameter("handoff_policy").value))
-        primary = self._targets.primary
+        policy = HandoffPolicy.parse(str(self.param("handoff_policy")))
+        primary = self._loop.targets.primary
         label = primary.label if reacquire and primary else None
         chosen = choose(usable, policy, size, self._last_box, label=label)
         if chosen is None:
             why = f"label '{label}' of the lost track" if reacquire else f"policy {policy.kind}{policy.label}"
             return False, f"no detection qualifies ({why}; skipped: {skipped or 'none'})", ""
         track_id = primary.track_id if reacquire and primary else new_track_id()
-        return self._submit_init(stamp_ns, frame, size, chosen.box, chosen.label, track_id, reacquire)
+        return self._submit_init(frame, size, chosen.box, chosen.label, track_id, reacquire)
 
     def _submit_init(
         self,
-        stamp_ns: int,
-        frame: _Frame,
+        frame: Frame,
         size: tuple[int, int],
         box: np.ndarray,
         label: str,
@@ -448,46 +376,18 @@ class TrackerNode(ManagedNode):
         reacquire: bool = False,
         existing: bool = False,
     ) -> tuple[bool, str, str]:
-        used = validate_box(box, size, self._targets.tracker.box_limits)
-        request = _InitRequest(frame, used, label, track_id, reacquire, existing)
-        with self._cond:
-            self._queue_init(request)
-            self._cond.notify_all()
+        used = validate_box(box, size, self._loop.targets.tracker.box_limits)
+        self._loop.submit_init(InitRequest(frame, used, label, track_id, reacquire, existing))
         clipped = "" if np.allclose(used, box) else f" (clipped to {np.round(used, 1).tolist()})"
         what = f"re-acquiring {track_id}" if reacquire else "accepted"
-        return True, f"{what} on the frame stamped {format_stamp(stamp_ns)}{clipped}", track_id
-
-    def _queue_init(self, request: _InitRequest) -> None:
-        """Queue an init for the worker (holding self._cond). One target (max_targets 1): the last
-        request wins. Several: a request for a target replaces an older one for the same target,
-        and a new target needs a free place (counting the new targets already queued)."""
-        targets = self._targets
-        if targets.max_targets == 1:
-            superseded, self._pending_inits = self._pending_inits, [request]
-        else:
-            same = [r for r in self._pending_inits if r.track_id == request.track_id]
-            superseded = same
-            self._pending_inits = [r for r in self._pending_inits if r.track_id != request.track_id]
-            if not (request.existing or request.reacquire):
-                coming = self._pending_inits + self._applying_inits
-                taken = set(targets.ids()) | {r.track_id for r in coming if not (r.existing or r.reacquire)}
-                if len(taken) >= targets.max_targets:
-                    raise TargetLimitError(
-                        f"all {targets.max_targets} targets are tracked (max_targets); remove one "
-                        "(~/remove) or give the track_id of the one to re-initialize"
-                    )
-            self._pending_inits.append(request)
-        self._counts["init_superseded"] += len(superseded)
+        return True, f"{what} on the frame stamped {format_stamp(frame.stamp_ns)}{clipped}", track_id
 
     def _on_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if not self._active:
             response.success = False
             response.message = f"{NOT_ACTIVE} (state: {self.lifecycle})"
             return response
-        with self._cond:
-            self._pending_inits, self._pending_removals = [], []
-            self._pending_stop = "stopped by ~/stop"
-            self._cond.notify_all()
+        self._loop.request_stop("stopped by ~/stop")
         response.success = True
         response.message = "tracking stopped; state IDLE from the next frame"
         return response
@@ -500,154 +400,20 @@ class TrackerNode(ManagedNode):
             response.success, response.message = False, f"{NOT_ACTIVE} (state: {self.lifecycle})"
             return response
         try:
-            self._targets.get(request.track_id)
+            self._loop.request_remove(request.track_id)
         except LookupError as exc:
             response.success, response.message = False, str(exc)
             return response
-        with self._cond:
-            self._pending_inits = [r for r in self._pending_inits if r.track_id != request.track_id]
-            self._pending_removals.append(request.track_id)
-            self._cond.notify_all()
         response.success = True
         response.message = f"removing {request.track_id}; gone from the next frame"
         return response
 
-    # ------------------------------------------------------------------ worker
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while self._running and not self._has_work():
-                    self._cond.wait()
-                if not self._running:
-                    return
-                frames, inits, stop = self._pending_frames, self._pending_inits, self._pending_stop
-                removals, clock_reset = self._pending_removals, self._pending_clock_reset
-                self._pending_frames, self._pending_inits, self._pending_stop = [], [], None
-                self._pending_removals, self._pending_clock_reset = [], False
-                self._applying_inits = list(inits)
-            try:
-                if clock_reset:
-                    self._targets.stop_all("stopped: image stamps jumped back (clock reset)")
-                    self._last_stamp_ns = -1
-                if stop:
-                    self._targets.stop_all(stop)
-                for track_id in removals:
-                    self._remove(track_id)
-                for init in inits:
-                    try:
-                        self._apply_init(init)
-                    finally:
-                        with self._cond:
-                            self._applying_inits.remove(init)
-                for frame in frames:
-                    self._process(frame)
-            except Exception as exc:  # noqa: BLE001 - keep the node alive, report the failure
-                with self._cond:
-                    self._applying_inits = []  # not applied: they hold no place
-                if not self.context.ok():
-                    return  # shutting down: publishers are gone, nothing to report
-                self._last_error = f"internal error: {exc!r}"
-                self.get_logger().error(self._last_error)
-
-    def _has_work(self) -> bool:
-        pending = (
-            self._pending_frames,
-            self._pending_inits,
-            self._pending_removals,
-            self._pending_stop,
-            self._pending_clock_reset,
-        )
-        return any(pending)
-
-    def _remove(self, track_id: str) -> None:
-        try:
-            self._targets.remove(track_id, "removed by ~/remove")
-        except LookupError:
-            return  # it ended meanwhile
-        self.get_logger().info(f"removed target {track_id}")
-
-    def _apply_init(self, init: _InitRequest) -> None:
-        """Initialize on the requested frame, then track silently through the cached frames that
-        were already published, so the next published frame continues from the operator's box."""
-        targets = self._targets
-        try:
-            session = targets.get(init.track_id) if (init.reacquire or init.existing) else None
-        except LookupError:
-            return  # that target ended meanwhile
-        if init.reacquire and session.state != TrackState.LOST:
-            return  # the track recovered meanwhile: nothing to re-acquire
-        try:
-            rgb = image_to_rgb(init.frame.msg, self._max_pixels)
-            if init.reacquire:
-                session.reacquire(rgb, init.box, "re-acquired by detector")
-            else:
-                targets.start(rgb, init.box, init.label, init.track_id, existing=init.existing)
-                session = targets.get(init.track_id)
-        except Exception as exc:  # noqa: BLE001 - undecodable data behind a valid header, tracker error
-            stamp = format_stamp(init.frame.stamp_ns)
-            reason = f"track {init.track_id} could not start on the frame stamped {stamp}: {exc}"
-            if targets.max_targets == 1:
-                targets.stop_all(reason)
-            with self._cond:
-                self._counts["init_failed"] += 1
-            self._last_error = reason
-            self.get_logger().error(reason)
-            return
-        if init.reacquire:
-            with self._cond:
-                self._counts["reacquired"] += 1
-        with self._cond:
-            catch_up = self._cache.between(init.frame.stamp_ns, self._last_stamp_ns)
-        for _, frame in catch_up:  # this target only: the others have seen these frames
-            try:
-                session.step(image_to_rgb(frame.msg, self._max_pixels))
-            except ImageDecodeError:
-                continue
-        what = "re-acquired" if init.reacquire else f"tracking '{init.label}' as"
-        since = format_stamp(init.frame.stamp_ns)
-        self.get_logger().info(f"{what} {init.track_id} from {since} (caught up over {len(catch_up)} frames)")
-
-    def _process(self, frame: _Frame) -> None:
-        if frame.stamp_ns <= self._last_stamp_ns:  # the stamp policy lets none through; stay safe
-            with self._cond:
-                self._counts["out_of_order"] += 1
-            return
-        timer = StageTimer()
-        try:
-            with timer.stage("decode"):
-                rgb = image_to_rgb(frame.msg, self._max_pixels)
-        except ImageDecodeError as exc:
-            with self._cond:
-                self._counts["rejected"] += 1
-            self._last_error = f"image rejected: {exc}"
-            self.get_logger().error(self._last_error, throttle_duration_sec=1.0)
-            return
-        self._last_stamp_ns = frame.stamp_ns
-        outcomes = self._targets.step(rgb)
-        for outcome in outcomes.values():
-            if outcome.error:
-                self._last_error = outcome.error
-                self.get_logger().error(f"track {outcome.track_id or ''} ended: {outcome.error}")
-        with timer.stage("publish"):
-            self._publish(frame, rgb, outcomes)
-        with self._cond:
-            self._counts["processed"] += 1
-        self._output_rate.tick()
-        primary = self._primary(outcomes)
-        for stage, ms in {**timer.times_ms, **primary.timings_ms}.items():
-            if stage in self._stage_ms:
-                self._stage_ms[stage].add(ms)
-
-    def _primary(self, outcomes: dict[str, StepOutcome]) -> StepOutcome:
-        """The primary target's outcome (the first target's), or IDLE when there is none."""
-        if outcomes:
-            return next(iter(outcomes.values()))
-        return idle_outcome(self._targets.last_message)
-
-    def _publish(self, frame: _Frame, rgb: np.ndarray, outcomes: dict[str, StepOutcome]) -> None:
-        """~/detections and ~/statuses carry every target; ~/detection and ~/status the primary."""
+    # ------------------------------------------------------------------ outputs
+    def _publish(self, frame: Frame, rgb: np.ndarray, outcomes: dict[str, StepOutcome]) -> None:
+        """~/detections and ~/statuses carry every target; ~/detection and ~/status the primary
+        (called by the loop's worker for every processed frame)."""
         header = frame.msg.header
-        primary = self._primary(outcomes)
+        primary = self._loop.primary(outcomes)
         detections = Detection2DArray(header=header)
         for outcome in outcomes.values():
             if outcome.state == TrackState.TRACKING:
@@ -681,7 +447,7 @@ class TrackerNode(ManagedNode):
         return status_fields(
             outcome,
             size,
-            self._targets.tracker.score_threshold,
+            self._loop.targets.tracker.score_threshold,
             self._model,
             self._backend,
             processing_ms,
@@ -690,9 +456,9 @@ class TrackerNode(ManagedNode):
         )
 
     def _target_diagnostics(self) -> dict[str, object]:
-        targets = self._targets
-        if targets is None:
+        if self._loop is None:
             return {}
+        targets = self._loop.targets
         stats = targets.reacquire_stats
         return {
             "max_targets": targets.max_targets,
@@ -715,8 +481,8 @@ class TrackerNode(ManagedNode):
 
     # ------------------------------------------------------------------ diagnostics
     def health(self) -> Health:
-        with self._cond:
-            counts = dict(self._counts)
+        loop = self._loop
+        counters = loop.counters if loop is not None else LoopCounters()
         lifecycle = self.lifecycle
         level, summary = DiagnosticStatus.OK, f"{lifecycle}, {self._state_name}"
         if "refused" in self._backend_info.get("backend_selection", ""):
@@ -742,31 +508,20 @@ class TrackerNode(ManagedNode):
             "model": self._model,
             "backend": self._backend,
             "input_rate_hz": self._input_rate.rate(),
-            "output_rate_hz": self._output_rate.rate(),
+            "output_rate_hz": loop.output_rate.rate() if loop is not None else 0.0,
             "latency_from_stamp_ms": latency["median"],
             "latency_from_stamp_p90_ms": latency["p90"],
             "processing_latency_ms": self._processing_ms.summary()["median"],
-            "frames_received": counts["received"],
-            "frames_processed": counts["processed"],
-            "dropped_frames": counts["dropped"],
-            "rejected_frames": counts["rejected"],
-            "out_of_order_frames": counts["out_of_order"],
-            "stamp_outliers": counts["stamp_outliers"],
-            "clock_resets": counts["clock_resets"],
-            "init_accepted": counts["init_accepted"],
-            "init_rejected": counts["init_rejected"],
-            "init_superseded": counts["init_superseded"],
-            "init_failed": counts["init_failed"],
-            "handoff_ignored_while_tracking": counts["handoff_ignored"],
-            "reacquired_by_detector": counts["reacquired"],
+            **counters.diagnostics(),
             "camera_info": self._camera_info_status,
             "max_image_pixels": self._max_pixels,
             **self._incompatible_qos.diagnostics(),
             **self._target_diagnostics(),
         }
         for stage in STAGES:
-            values[f"{stage}_ms"] = self._stage_ms[stage].summary()["median"]
-        values.update(self._backend_info)  # backend_selection, verification_iou, engine
+            window = loop.stage_ms[stage] if loop is not None else SampleWindow(1)
+            values[f"{stage}_ms"] = window.summary()["median"]
+        values.update(self._backend_info)  # backend_selection, verification_iou, engine, preprocess
         values["last_error"] = self._last_error
         return Health(level, summary, self._model or "none", values)
 

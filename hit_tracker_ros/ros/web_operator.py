@@ -8,7 +8,6 @@ parameter, nothing else. The server binds to localhost unless `bind` says otherw
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 import time
@@ -16,57 +15,56 @@ from typing import Any
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticStatus
-from rcl_interfaces.msg import Parameter, ParameterDescriptor, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
-from std_srvs.srv import Trigger
 
 from hit_tracker_ros.msg import TrackerStatus, TrackerStatusArray
-from hit_tracker_ros.srv import InitTarget, RemoveTarget
 
+from ..core.boxes import InvalidBoxError, point_box
+from ..core.frame_cache import NO_IMAGE_YET
 from ..core.images import DEFAULT_MAX_IMAGE_PIXELS, ImageDecodeError
 from ..core.stats import RateMeter
 from ..web.requests import InitRequest, PointRequest
 from ..web.server import OperatorServer, Outcome
-from .conversions import bbox_to_xywh, image_to_rgb, ns_to_time, stamp_to_ns, xywh_to_bbox
+from .conversions import bbox_to_xywh, image_size, image_to_rgb, stamp_to_ns
 from .input_qos import IncompatibleQos, overridable
 from .managed_node import Health, ManagedNode
 from .node_main import spin_node
+from .parameters import ParameterSpec, defaults
+from .tracker_client import Answer, TrackerClient
 
 SERVICE_TIMEOUT_S = 3.0
 
-PARAMETERS = {
-    "port": (8080, "TCP port of the page"),
-    "bind": ("127.0.0.1", "address to listen on (0.0.0.0: every interface; then set a token)"),
-    "token": ("", "when set, every request that changes state needs it (open the page with ?token=...)"),
-    "tracker": ("/hit_tracker", "the tracker node (its init, stop, status and lost_threshold)"),
-    "max_fps": (10.0, "video frames per second sent to the page"),
-    "max_width": (640, "video frames are scaled down to this width"),
-    "jpeg_quality": (80, "JPEG quality of the video, 1..100"),
-    "tap_box_size": (64.0, "side in pixels of the box around a tapped point"),
-    "init_rate_hz": (2.0, "init requests allowed per second and client (bursts of 5)"),
-    "use_compressed": (False, "subscribe to image/compressed instead of image"),
-    "max_image_pixels": (DEFAULT_MAX_IMAGE_PIXELS, "larger frames are not shown (pixel budget)"),
-    "autostart": (True, "configure and activate on startup"),
-}
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("port", 8080, "TCP port of the page"),
+    ParameterSpec("bind", "127.0.0.1", "address to listen on (0.0.0.0: every interface; then set a token)"),
+    ParameterSpec(
+        "token", "", "when set, every request that changes state needs it (open the page with ?token=...)"
+    ),
+    ParameterSpec("tracker", "/hit_tracker", "the tracker node (its init, stop, status and lost_threshold)"),
+    ParameterSpec("max_fps", 10.0, "video frames per second sent to the page"),
+    ParameterSpec("max_width", 640, "video frames are scaled down to this width"),
+    ParameterSpec("jpeg_quality", 80, "JPEG quality of the video, 1..100"),
+    ParameterSpec("tap_box_size", 64.0, "side in pixels of the box around a tapped point"),
+    ParameterSpec("init_rate_hz", 2.0, "init requests allowed per second and client (bursts of 5)"),
+    ParameterSpec("use_compressed", False, "subscribe to image/compressed instead of image"),
+    ParameterSpec("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS, "larger frames are not shown (pixel budget)"),
+    ParameterSpec("autostart", True, "configure and activate on startup"),
+)
 
 
 def parameter_defaults() -> dict[str, object]:
-    return {name: default for name, (default, _) in PARAMETERS.items()}
+    return defaults(PARAMETERS)
 
 
 class WebOperator(ManagedNode):
     role = "web operator"
+    parameters = PARAMETERS
 
     def __init__(self, node_name: str = "web_operator", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(
-                name, default, ParameterDescriptor(description=description, read_only=True)
-            )
         self._server: OperatorServer | None = None
-        self._tracker_services: dict[str, Any] = {}
+        self._tracker: TrackerClient | None = None
         self._subs: list = []
         self._lock = threading.Lock()
         self._latest_image: Image | CompressedImage | None = None
@@ -85,13 +83,7 @@ class WebOperator(ManagedNode):
                 raise ValueError(f"{name} must be > 0")
         if not 16 <= int(self.param("max_width")) <= 8192 or not 1 <= int(self.param("jpeg_quality")) <= 100:
             raise ValueError("max_width must lie in 16..8192 and jpeg_quality in 1..100")
-        tracker = str(self.param("tracker")).rstrip("/")
-        self._tracker_services = {
-            "init": self.create_client(InitTarget, f"{tracker}/init"),
-            "stop": self.create_client(Trigger, f"{tracker}/stop"),
-            "remove": self.create_client(RemoveTarget, f"{tracker}/remove"),
-            "parameters": self.create_client(SetParameters, f"{tracker}/set_parameters"),
-        }
+        self._tracker = TrackerClient(self, str(self.param("tracker")), SERVICE_TIMEOUT_S)
         self._server = OperatorServer(
             self,
             str(self.param("bind")),
@@ -140,9 +132,9 @@ class WebOperator(ManagedNode):
         if self._server is not None:
             self._server.stop()
             self._server = None
-        for client in self._tracker_services.values():
-            self.destroy_client(client)
-        self._tracker_services = {}
+        if self._tracker is not None:
+            self._tracker.destroy()
+            self._tracker = None
 
     # ------------------------------------------------------------------ video and status
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -205,71 +197,30 @@ class WebOperator(ManagedNode):
     def hello(self) -> dict[str, Any]:
         return {"max_fps": float(self.param("max_fps")), "tracker": str(self.param("tracker"))}
 
-    async def _call(self, name: str, request):
-        """A tracker service call awaited on the server's loop; the response or an error text."""
-        client = self._tracker_services[name]
-        for _ in range(10):  # discovery may still be under way: wait up to a second
-            if client.service_is_ready():
-                break
-            await asyncio.sleep(0.1)
-        else:
-            return f"the tracker ({client.srv_name}) is not reachable"
-        loop = asyncio.get_running_loop()
-        answer = loop.create_future()
-
-        def done(future) -> None:
-            loop.call_soon_threadsafe(lambda: answer.done() or answer.set_result(future.result()))
-
-        future = client.call_async(request)
-        future.add_done_callback(done)
-        try:
-            return await asyncio.wait_for(answer, SERVICE_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            client.remove_pending_request(future)
-            return f"the tracker did not answer within {SERVICE_TIMEOUT_S:g} s"
-
     async def init(self, request: InitRequest) -> Outcome:
-        message = InitTarget.Request()
-        message.header.stamp = ns_to_time(request.stamp_ns)
-        message.bbox = xywh_to_bbox(list(request.box))
-        message.label = request.label
-        response = await self._call("init", message)
-        if isinstance(response, str):
-            return Outcome(False, response)
-        return Outcome(response.success, response.message, response.track_id)
+        return _outcome(await self._tracker.init_async(request.box, request.stamp_ns, request.label))
 
     async def point(self, request: PointRequest) -> Outcome:
-        side = float(self.param("tap_box_size"))
-        box = (request.x - side / 2, request.y - side / 2, side, side)
-        return await self.init(InitRequest(request.stamp_ns, box, "operator"))
+        with self._lock:
+            latest = self._latest_image
+        if latest is None:
+            return Outcome(False, f"the tracker has {NO_IMAGE_YET}")
+        try:
+            size = image_size(latest, int(self.param("max_image_pixels")))
+            box = point_box(request.x, request.y, float(self.param("tap_box_size")), size)
+        except (InvalidBoxError, ImageDecodeError) as exc:
+            return Outcome(False, str(exc))
+        return await self.init(InitRequest(request.stamp_ns, tuple(box), "operator"))
 
     async def remove(self, track_id: str) -> Outcome:
-        response = await self._call("remove", RemoveTarget.Request(track_id=track_id))
-        if isinstance(response, str):
-            return Outcome(False, response)
-        return Outcome(response.success, response.message, track_id)
+        return _outcome(await self._tracker.remove_async(track_id))
 
     async def stop(self) -> Outcome:
-        response = await self._call("stop", Trigger.Request())
-        if isinstance(response, str):
-            return Outcome(False, response)
-        return Outcome(response.success, response.message)
+        return _outcome(await self._tracker.stop_async())
 
     async def set_threshold(self, value: float) -> Outcome:
-        request = SetParameters.Request()
-        request.parameters = [
-            Parameter(
-                name="lost_threshold",
-                value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value)),
-            )
-        ]
-        response = await self._call("parameters", request)
-        if isinstance(response, str):
-            return Outcome(False, response)
-        result = response.results[0]
-        return Outcome(
-            result.successful, f"score threshold {value:.2f}" if result.successful else result.reason
-        )
+        answer = await self._tracker.set_lost_threshold_async(value)
+        return Outcome(answer.success, f"score threshold {value:.2f}" if answer.success else answer.message)
 
     # ------------------------------------------------------------------ diagnostics
     def health(self) -> Health:
@@ -291,6 +242,10 @@ class WebOperator(ManagedNode):
             **self._incompatible_qos.diagnostics(),
         }
         return Health(level, summary, "web", values)
+
+
+def _outcome(answer: Answer) -> Outcome:
+    return Outcome(answer.success, answer.message, answer.track_id)
 
 
 def _target(msg: TrackerStatus) -> dict[str, Any]:

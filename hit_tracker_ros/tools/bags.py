@@ -7,6 +7,7 @@ replay them next to the camera bag.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -16,11 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from ..core.boxes import xywh_to_cxcywh
+from ..core.boxes import InvalidBoxError, centre_size_to_xywh, xywh_to_cxcywh
 from ..core.images import decode_compressed, decode_raw
 from ..core.session import StepOutcome
 from ..core.stamps import to_ns, to_parts
 from .bag_format import DEFAULT_BAG_VERSION, finish_metadata, writer_version
+
+LOG = logging.getLogger("hit_tracker_ros.bags")
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 DETECTIONS_TYPE = "vision_msgs/msg/Detection2DArray"
@@ -152,10 +155,12 @@ def read_frames(bag: str | Path, topic: str) -> tuple[int, Iterator[BagFrame]]:
 
 
 def read_boxes(bag: str | Path, topic: str) -> dict[int, np.ndarray]:
-    """{header stamp ns: [x, y, w, h]} from a Detection2D or Detection2DArray topic (first detection)."""
+    """{header stamp ns: [x, y, w, h]} from a Detection2D or Detection2DArray topic (first
+    detection); rotated or NaN boxes are skipped with a warning (core.boxes.centre_size_to_xywh)."""
     from rosbags.highlevel import AnyReader
 
     boxes: dict[int, np.ndarray] = {}
+    skipped: list[str] = []
     with AnyReader([Path(bag)], default_typestore=typestore()) as reader:
         connections = [c for c in reader.connections if c.topic == topic]
         if not connections:
@@ -163,17 +168,18 @@ def read_boxes(bag: str | Path, topic: str) -> dict[int, np.ndarray]:
         for connection, _, raw in reader.messages(connections=connections):
             msg = reader.deserialize(raw, connection.msgtype)
             dets = msg.detections if connection.msgtype == DETECTIONS_TYPE else [msg]
-            if dets:
-                b = dets[0].bbox
-                stamp = to_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
-                boxes[stamp] = np.array(
-                    [
-                        b.center.position.x - b.size_x / 2,
-                        b.center.position.y - b.size_y / 2,
-                        b.size_x,
-                        b.size_y,
-                    ]
+            if not dets:
+                continue
+            b = dets[0].bbox
+            stamp = to_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
+            try:
+                boxes[stamp] = centre_size_to_xywh(
+                    b.center.position.x, b.center.position.y, b.size_x, b.size_y, b.center.theta
                 )
+            except InvalidBoxError as exc:  # a rotated or NaN box is no truth for that frame
+                skipped.append(f"{stamp}: {exc}")
+    if skipped:
+        LOG.warning("%s: %d boxes skipped (%s)", topic, len(skipped), "; ".join(skipped[:3]))
     return boxes
 
 

@@ -20,7 +20,8 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import cv2
 import numpy as np
 
 from ..core.annotate import draw_track
+from ..core.errors import cli
 from ..core.registry import build_tracker
 from ..core.session import StepOutcome, TrackingSession
 from ..core.stamps import format_stamp, parse_stamp
@@ -159,6 +161,24 @@ def emit(
     bar.update(result.frames)
 
 
+@contextmanager
+def replaying(frames, total: int, progress: bool) -> Iterator[tuple[ReplayResult, Progress]]:
+    """The frame loop's frame, for the bare and the through-the-node replay: a result and a
+    progress bar; Ctrl-C ends the loop early and is recorded; the time, the bar and the bag are
+    closed in any case."""
+    result = ReplayResult()
+    bar = Progress(total, enabled=progress)
+    start = time.perf_counter()
+    try:
+        yield result, bar
+    except KeyboardInterrupt:
+        result.interrupted = True
+    finally:
+        result.seconds = time.perf_counter() - start
+        bar.close()
+        frames.close()
+
+
 def replay_bare(
     bag: Path, topic: str, init: InitSpec, outputs: Outputs, build_args: dict, progress: bool
 ) -> ReplayResult:
@@ -166,10 +186,7 @@ def replay_bare(
     tracker = build_tracker(**build_args)
     session = TrackingSession(tracker)
     total, frames = read_frames(bag, topic)
-    result = ReplayResult()
-    bar = Progress(total, enabled=progress)
-    start = time.perf_counter()
-    try:
+    with replaying(frames, total, progress) as (result, bar):
         for frame in frames:
             box = init.take(frame)
             if box is not None:
@@ -180,12 +197,6 @@ def replay_bare(
             emit(
                 outputs, result, bar, frame, outcome, tracker.model, tracker.backend, tracker.score_threshold
             )
-    except KeyboardInterrupt:
-        result.interrupted = True
-    finally:
-        result.seconds = time.perf_counter() - start
-        bar.close()
-        frames.close()
     return result
 
 
@@ -282,6 +293,7 @@ def run(p: argparse.ArgumentParser, argv: list[str] | None, replay: Replay, mode
     return 130 if result.interrupted else 0
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     return run(parser(__doc__.split("\n")[0]), argv, replay_bare, "bare")
 

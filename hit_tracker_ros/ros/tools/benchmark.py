@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core.errors import cli
 from ...core.synthetic import SyntheticScene
 from ...tools.benchmark import parser, run
 from ..conversions import stamp_to_ns
@@ -34,7 +35,10 @@ def benchmark_node(
     rate_hz: float = 30.0,
 ) -> dict:
     use_private_domain()
-    from .node_client import Client, NodeProcess, RemoteTracker, make_image
+    from .dds_client import Client
+    from .node_process import NodeProcess
+    from .remote_tracker import RemoteTracker
+    from .scene_camera import make_image
 
     params = {"model": model, "backend": backend}
     if checkpoint:
@@ -93,6 +97,7 @@ def benchmark_node(
     }
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("--rate", type=float, default=30.0, help="camera rate of the node run (Hz)")

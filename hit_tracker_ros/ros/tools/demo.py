@@ -19,15 +19,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ...core.annotate import annotate
 from ...core.boxes import clip_to_image, iou
+from ...core.errors import cli
 from ...core.synthetic import SceneConfig, SyntheticScene
+from ...core.types import TrackState
 from .private_domain import use_private_domain
 
 FRAME_PERIOD_NS = 33_333_333  # 30 Hz camera
-TRUTH_COLOR = (60, 140, 255)
-STATE_COLORS = {"TRACKING": (40, 220, 40), "LOST": (240, 60, 40), "IDLE": (200, 200, 200)}
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
@@ -37,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # Own DDS domain on localhost: the demo must not talk to other ROS graphs on this machine.
     use_private_domain()
-    from .node_client import Client, NodeProcess, RemoteTracker, make_image
+    from .dds_client import Client
+    from .node_process import NodeProcess
+    from .remote_tracker import RemoteTracker
+    from .scene_camera import make_image
 
     scene = SyntheticScene(SceneConfig(n_frames=args.frames, leave_frames=args.frames // 8))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -170,15 +175,12 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def _annotate(frame: np.ndarray, row: dict) -> np.ndarray:
-    out = frame.copy()
-    gx, gy, gw, gh = (int(round(row[k])) for k in ("gt_x", "gt_y", "gt_w", "gt_h"))
-    cv2.rectangle(out, (gx, gy), (gx + gw, gy + gh), TRUTH_COLOR, 1)
-    if row["state"] != "IDLE":
-        x, y, w, h = (int(round(row[k])) for k in ("x", "y", "w", "h"))
-        cv2.rectangle(out, (x, y), (x + w, y + h), STATE_COLORS[row["state"]], 2)
-    text = f"#{row['frame']} {row['state']} s={row['score']:.2f} IoU={row['iou']:.2f}"
-    cv2.putText(out, text, (5, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
+    truth = np.array([row[k] for k in ("gt_x", "gt_y", "gt_w", "gt_h")], dtype=np.float64)
+    box = (
+        None if row["state"] == "IDLE" else np.array([row[k] for k in ("x", "y", "w", "h")], dtype=np.float64)
+    )
+    caption = f"#{row['frame']} {row['state']} s={row['score']:.2f} IoU={row['iou']:.2f}"
+    return annotate(frame, TrackState[row["state"]], box, caption, truth)
 
 
 def _write_media(out: Path, scene: SyntheticScene, rows: list[dict]) -> None:

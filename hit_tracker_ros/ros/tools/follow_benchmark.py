@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core.errors import cli
 from ...core.synthetic import SceneConfig, SyntheticScene
 from .private_domain import use_private_domain
 
@@ -36,7 +37,10 @@ def run(repeats: int, seconds: float) -> dict:
 
     from ...mavlink.camera_protocol import mav
     from ...mavlink.ground_station import GroundStation
-    from .node_client import Client, NodeProcess, RemoteTracker, SceneCamera
+    from .dds_client import Client
+    from .node_process import NodeProcess
+    from .remote_tracker import RemoteTracker
+    from .scene_camera import SceneCamera
 
     scene = SyntheticScene(SceneConfig(n_frames=240))
     width, height = scene.config.width, scene.config.height
@@ -139,6 +143,7 @@ def run(repeats: int, seconds: float) -> dict:
     }
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -17,12 +17,12 @@ import uuid
 from pathlib import Path
 
 from ...core.boxes import validate_box
+from ...core.errors import cli
 from ...core.session import StepOutcome
 from ...core.stats import SampleWindow
 from ...core.types import TrackState
 from ...tools.bags import IMAGE_TYPES, read_frames
-from ...tools.progress import Progress
-from ...tools.replay import InitSpec, Outputs, ReplayResult, emit, initial_outcome, parser, run
+from ...tools.replay import InitSpec, Outputs, ReplayResult, emit, initial_outcome, parser, replaying, run
 from ..conversions import bbox_to_xywh
 from .private_domain import use_private_domain
 
@@ -46,7 +46,9 @@ def replay_through_node(
     bag: Path, topic: str, init: InitSpec, outputs: Outputs, build_args: dict, progress: bool
 ) -> ReplayResult:
     use_private_domain()
-    from .node_client import Client, NodeProcess, RemoteTracker
+    from .dds_client import Client
+    from .node_process import NodeProcess
+    from .remote_tracker import RemoteTracker
 
     total, frames = read_frames(bag, topic)
     first = next(frames, None)
@@ -67,45 +69,38 @@ def replay_through_node(
         f"/replay_{uuid.uuid4().hex[:8]}", params, Path(tempfile.mkdtemp(prefix="hit_tracker_replay_"))
     )
     client = Client()
-    result = ReplayResult()
     round_trip, processing = SampleWindow(1_000_000), SampleWindow(1_000_000)
-    bar = Progress(total, enabled=progress)
-    start = time.perf_counter()
     try:
-        remote = RemoteTracker(node, client)
-        frame = first
-        while frame is not None:
-            sent = time.perf_counter()
-            status = remote.send_serialized_and_wait(frame.raw, compressed, frame.stamp_ns)
-            round_trip.add((time.perf_counter() - sent) * 1e3)
-            processing.add(status.processing_latency_ms)
-            box = init.take(frame)
-            if box is not None:
-                response = remote.init(box, frame.stamp_ns, label="target")
-                if not response.success:
-                    raise RuntimeError(f"the node refused the initial box: {response.message}")
-                used = validate_box(box, (frame.rgb.shape[1], frame.rgb.shape[0]))
-                outcome = initial_outcome(used, response.track_id, "target")
-            else:
-                outcome = status_to_outcome(status)
-            emit(
-                outputs,
-                result,
-                bar,
-                frame,
-                outcome,
-                status.model,
-                status.backend,
-                status.score_threshold,
-                status.processing_latency_ms,
-            )
-            frame = next(frames, None)
-    except KeyboardInterrupt:
-        result.interrupted = True
+        with replaying(frames, total, progress) as (result, bar):
+            remote = RemoteTracker(node, client)
+            frame = first
+            while frame is not None:
+                sent = time.perf_counter()
+                status = remote.send_serialized_and_wait(frame.raw, compressed, frame.stamp_ns)
+                round_trip.add((time.perf_counter() - sent) * 1e3)
+                processing.add(status.processing_latency_ms)
+                box = init.take(frame)
+                if box is not None:
+                    response = remote.init(box, frame.stamp_ns, label="target")
+                    if not response.success:
+                        raise RuntimeError(f"the node refused the initial box: {response.message}")
+                    used = validate_box(box, (frame.rgb.shape[1], frame.rgb.shape[0]))
+                    outcome = initial_outcome(used, response.track_id, "target")
+                else:
+                    outcome = status_to_outcome(status)
+                emit(
+                    outputs,
+                    result,
+                    bar,
+                    frame,
+                    outcome,
+                    status.model,
+                    status.backend,
+                    status.score_threshold,
+                    status.processing_latency_ms,
+                )
+                frame = next(frames, None)
     finally:
-        result.seconds = time.perf_counter() - start
-        bar.close()
-        frames.close()
         client.close()
         node.stop()
     rt, pr = round_trip.summary(), processing.summary()
@@ -118,6 +113,7 @@ def replay_through_node(
     return result
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     """`python -m hit_tracker_ros.ros.tools.replay`: the replay's arguments, through a real node."""
     return run(parser(__doc__.split("\n")[0]), argv, replay_through_node, "through-node")
