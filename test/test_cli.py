@@ -193,3 +193,79 @@ def test_gpu_benchmark_smoke_run_on_the_cpu(tmp_path):
     assert row["model"] == "hit_tiny" and row["fps"]["eager"] > 0
     assert [r["targets"] for r in row["batched"]["rows"]] == [1, 2]
     assert result.stdout.startswith("| model | eager FPS |") and "| hit_tiny |" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("tools.export", "--model", "hit_tiny", "--checkpoint", "missing.pth"), "missing.pth not found"),
+        (("tools.export", "--model", "no_such_model", "--checkpoint", "random"), "no_such_model"),
+        (("tools.engines", "build", "--model", "hit_tiny", "--checkpoint", "missing.pth"), "not found"),
+        (("tools.engines", "build", "--model", "hit_tiny", "--checkpoint", "random"), "tensorrt"),
+        (("tools.benchmark", "--model", "hit_tiny", "--checkpoint", "missing.pth"), "missing.pth not found"),
+        (("tools.benchmark", "--model", "no_such_model"), "no_such_model"),
+        (
+            (
+                "tools.benchmark",
+                "--model",
+                "hit_tiny",
+                "--checkpoint",
+                "random",
+                "--backend",
+                "no_such_backend",
+            ),
+            "no backend 'no_such_backend'",
+        ),
+        (("tools.benchmark_targets", "--model", "hit_tiny", "--checkpoint", "missing.pth"), "not found"),
+        (("tools.gpu_benchmark", "--device", "cpu", "--models", "no_such_model"), "no_such_model"),
+    ],
+    ids=lambda v: "-".join(v) if isinstance(v, tuple) else None,
+)
+def test_expected_errors_are_one_line_and_exit_2(args, says, tmp_path, capsys, monkeypatch):
+    """A missing file, an unknown model or backend: one line on stderr, exit code 2, no traceback
+    (issue 22: the export printed a CheckpointError's traceback). In-process: `python -m` runs
+    the same main (the export's entry point is run as a process below)."""
+    import importlib
+
+    if args[:2] == ("tools.engines", "build") and args[-1] == "random" and tensorrt_unavailable() is None:
+        pytest.skip("TensorRT is here: the engine would really be built")
+    monkeypatch.chdir(tmp_path)
+    main = importlib.import_module(f"hit_tracker_ros.{args[0]}").main
+    assert main(list(args[1:])) == 2
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr and says in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+
+
+def test_a_cli_process_reports_a_missing_checkpoint_in_one_line(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hit_tracker_ros.tools.export",
+            "--model",
+            "hit_tiny",
+            "--checkpoint",
+            "missing.pth",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert result.returncode == 2 and result.stderr.strip() == "error: checkpoint missing.pth not found"
+
+
+def test_export_takes_random_weights(tmp_path):
+    result = run(
+        "hit_tracker_ros.tools.export",
+        "--model",
+        "hit_tiny",
+        "--checkpoint",
+        "random",
+        "--out",
+        str(tmp_path / "t.onnx"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "t.onnx").exists() and "max |ONNX Runtime - PyTorch|" in result.stdout

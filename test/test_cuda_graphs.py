@@ -87,26 +87,52 @@ def test_ettrack_keeps_one_graph_set_per_search_size():
     assert len(graphed._sets) == 2
 
 
-@pytest.mark.parametrize("model", ("ettrack", "mixformerv2_s"))
-def test_shape_and_batch_alternation_with_a_fixed_template_equals_eager_on_every_frame(model):
+class CachedTemplateNet(torch.nn.Module):
+    """A small network with a template half (TemplateCached, as MixFormerV2 and E.T.Track) whose
+    search input may take several sizes: the graph runner's bookkeeping at a test's cost."""
+
+    template_inputs = ("template",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.z = torch.nn.Conv2d(3, 8, 3)
+        self.x = torch.nn.Conv2d(3, 8, 3)
+
+    def encode_templates(self, template):
+        return (self.z(template).mean(dim=(2, 3)),)
+
+    def track(self, features, search):
+        x = self.x(search)
+        return ((x * features[0][:, :, None, None]).mean(dim=1, keepdim=True),)
+
+    def forward(self, template, search):
+        return self.track(self.encode_templates(template), search)
+
+
+def cached_runners(cuda: FakeCuda):
+    graphed = CudaGraphRunner(CachedTemplateNet(), ("template", "search"), ("out",), "cpu", cuda=cuda)
+    return graphed, TorchRunner(CachedTemplateNet(), ("template", "search"), ("out",))
+
+
+def test_shape_and_batch_alternation_with_a_fixed_template_equals_eager_on_every_frame():
     """Defect 2 of issue 18: with one memory pool for every graph set, a set captured later could
     hold its live template features in an earlier set's scratch memory, and replaying the earlier
     set overwrote them; the later set, whose template had not changed, then read corrupted
-    features. Each set has its own pool now."""
-    cuda = FakeCuda()
-    graphed, eager = runners(model, cuda)
-    sides = (256, 288) if model == "ettrack" else (None,)
-    # one template for all, searches alternating between sizes and batch sizes 1, 2, 4
-    template_rows = {k: v for k, v in feeds(model, 1, batch=4)[0].items() if k != "search"}
+    features. Each set has its own pool now. (The real families' graphs equal eager above.)"""
+    graphed, eager = cached_runners(FakeCuda())
     rng = np.random.default_rng(3)
-    schedule = [(side, batch) for _ in range(2) for side in sides for batch in (1, 2, 4)]
-    for side, batch in schedule:
-        search_side = side or input_sides(family_of(model), model)["search"]
-        feed = {k: v[:batch] for k, v in template_rows.items()}
-        feed["search"] = rng.standard_normal((batch, 3, search_side, search_side)).astype(np.float32)
-        assert_same(graphed.run(feed), eager.run(feed), f"side {side} batch {batch}")
+    template = rng.standard_normal((4, 3, 8, 8)).astype(np.float32)
+    for _ in range(2):
+        for side in (16, 18):  # as E.T.Track's 256 and 288 px searches
+            for batch in (1, 2, 4):
+                feed = {
+                    "template": template[:batch],
+                    "search": rng.standard_normal((batch, 3, side, side)).astype(np.float32),
+                }
+                assert_same(graphed.run(feed), eager.run(feed), f"side {side} batch {batch}")
     sets = list(graphed._sets.values())
-    assert len(sets) == len(sides) * 3
+    assert len(sets) == 6 and graphed.template_encodes == 0  # the template never changed
     pools = [s.track.graph.pool() for s in sets]
     assert len({id(p) for p in pools}) == len(sets)  # a pool per set
     assert all(s.encode.graph.pool() is s.track.graph.pool() for s in sets)  # shared within a set
@@ -124,42 +150,55 @@ def test_one_shared_pool_would_corrupt_the_features_this_stand_in_detects_it():
         def graph_pool_handle(self):
             return self.shared
 
-    graphed, _ = runners("ettrack", SharedPool())
-    first, second = feeds("ettrack", 1)[0], feeds("ettrack", 1, search_side=288)[0]
+    graphed, _ = cached_runners(SharedPool())
+    template = np.ones((1, 3, 8, 8), np.float32)
+    first = {"template": template, "search": np.ones((1, 3, 16, 16), np.float32)}
+    second = {"template": template, "search": np.ones((1, 3, 18, 18), np.float32)}
     graphed.run(first)
     graphed.run(second)
-    graphed.run(first)  # replays the 256 set, whose scratch holds the 288 set's features
-    assert np.isnan(graphed.run(second)["cls"]).all()
+    graphed.run(first)  # replays the first set, whose scratch holds the second set's features
+    assert np.isnan(graphed.run(second)["out"]).all()
 
 
 def test_capture_happens_at_build_for_every_expected_shape_with_a_thread_local_mode(tmp_path):
     """Defect 6: capture synchronizes the device and runs warm-ups; in the tracking loop it would
     stall a frame, and the default global capture mode makes other threads' CUDA calls fail
-    meanwhile. The batches tracking uses (powers of two up to max_batch) and E.T.Track's two
-    search sizes are captured when the runner is built, thread-locally."""
-    family = family_of("ettrack")
+    meanwhile. The batches tracking uses (powers of two up to max_batch) and each search size
+    (E.T.Track's two) are captured when the runner is built, thread-locally."""
+    rng = np.random.default_rng(0)
     spec = NetworkSpec(
-        name="ettrack",
+        name="cached",
         checkpoint=tmp_path / "none.pth",
-        input_shapes={"template": (1, 3, 127, 127), "search": (1, 3, 256, 256)},
-        outputs=family.outputs,
+        input_shapes={"template": (1, 3, 8, 8), "search": (1, 3, 16, 16)},
+        outputs=("out",),
         export=lambda out, static: {},
-        torch_network=lambda: runtime_network("ettrack"),
-        verification_inputs=lambda: feeds("ettrack", 1),
+        torch_network=CachedTemplateNet,
+        verification_inputs=lambda: [
+            {
+                n: rng.standard_normal(s).astype(np.float32)
+                for n, s in (("template", (1, 3, 8, 8)), ("search", (1, 3, 16, 16)))
+            }
+        ],
         boxes_of=lambda out: out,
-        search_sizes=(256, 288),
+        search_sizes=(16, 18),
     )
     assert [f["search"].shape[0] for f in graph_capture_feeds(spec, max_batch=5)] == [1, 2, 4, 8] * 2
     expected = graph_capture_feeds(spec, max_batch=3)
     shapes = sorted((f["search"].shape[0], f["search"].shape[-1]) for f in expected)
-    assert shapes == [(b, s) for b in (1, 2, 4) for s in (256, 288)]
+    assert shapes == [(b, s) for b in (1, 2, 4) for s in (16, 18)]
     cuda = FakeCuda()
-    graphed, eager = runners("ettrack", cuda, expected)
+    graphed = CudaGraphRunner(
+        CachedTemplateNet(), ("template", "search"), ("out",), "cpu", cuda=cuda, expected=expected
+    )
+    eager = TorchRunner(CachedTemplateNet(), ("template", "search"), ("out",))
     assert graphed.captures == graphed.captured_at_build == 6
     assert set(cuda.capture_modes) == {CAPTURE_MODE} == {"thread_local"}
     for batch in (1, 3):  # 3 is padded to 4: no capture while tracking
-        for side in (256, 288):
-            feed = feeds("ettrack", 1, search_side=side, batch=batch)[0]
+        for side in (16, 18):
+            feed = {
+                "template": rng.standard_normal((batch, 3, 8, 8)).astype(np.float32),
+                "search": rng.standard_normal((batch, 3, side, side)).astype(np.float32),
+            }
             assert_same(graphed.run(feed), eager.run(feed))
     assert graphed.captures == 6
 

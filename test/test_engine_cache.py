@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from waiting import until
 
 from hit_tracker_ros.backends.engine_cache import EngineCache, EngineKey, atomic_write
 from hit_tracker_ros.backends.select import Candidate, select_backend
@@ -120,7 +120,7 @@ def test_killed_writer_never_leaves_a_truncated_engine(tmp_path):
         "orig = ec.os.fsync\n"
         "def slow_fsync(fd):\n"
         "    Path(sys.argv[2]).write_text('writing')\n"
-        "    time.sleep(30)\n"
+        "    time.sleep(30)  # time is the behaviour: killed in the middle of the write\n"
         "ec.os.fsync = slow_fsync\n"
         "ec.atomic_write(Path(sys.argv[1]), b'x' * 10_000_000)\n"
     )
@@ -128,9 +128,7 @@ def test_killed_writer_never_leaves_a_truncated_engine(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-c", script, str(target), str(marker)], cwd=Path(__file__).parents[1]
     )
-    deadline = time.monotonic() + 30
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    until(marker.exists, 30, "the write to begin")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert marker.exists() and not target.exists()

@@ -99,20 +99,18 @@ def test_closed_loop_centres_and_follows_the_target(client, tmp_path):
         client.listen(rate_topic, Vector3Stamped)
         client.wait_for_publishers(rate_topic)
         sim = Simulator(client, ns, rate_topic)
-        while sim.now() < INIT_AT:
-            time.sleep(0.01)
+        # the scenario runs in real time: wait for its moments
+        client.wait_until(lambda: sim.now() >= INIT_AT, 60, "the init moment")
         with sim.lock:
             stamp, _, box = sim.frames[-3]
         response = tracker.init(box, stamp, label="target")
         assert response.success, response.message
         init_time = sim.now()
         assert client.call(SetBool, f"{controller_proc.name}/enable", SetBool.Request(data=True)).success
-        while sim.now() < STOP_AT:
-            time.sleep(0.05)
+        client.wait_until(lambda: sim.now() >= STOP_AT, 60, "the stop moment")
         assert tracker.stop().success
         stop_time = sim.now()
-        while sim.now() < END_AT:
-            time.sleep(0.05)
+        client.wait_until(lambda: sim.now() >= END_AT, 60, "the end")
         sim.stop()
         alive = [p.alive() for p in procs]
     finally:
@@ -133,9 +131,10 @@ def test_closed_loop_centres_and_follows_the_target(client, tmp_path):
 
     tracking = [(t, s) for t, s, _ in statuses if s.state == TrackerStatus.TRACKING]
     assert all(s.has_angles for _, s in tracking), "camera_info gives bearings"
-    settled = [s for t, s in tracking if init_time + 3.0 <= t < OCCLUDE_AT]
-    assert len(settled) > 100, len(settled)
-    worst = max(max(abs(s.error_x), abs(s.error_y)) for s in settled)
+    settled = [(t, s) for t, s in tracking if init_time + 3.0 <= t < OCCLUDE_AT]
+    times = [init_time + 3.0] + [t for t, _ in settled] + [OCCLUDE_AT]
+    assert max(np.diff(times)) < 0.5, "statuses all along the settled stretch (no gap over 0.5 s)"
+    worst = max(max(abs(s.error_x), abs(s.error_y)) for _, s in settled)
     assert worst < 0.1, f"|error| up to {worst:.3f} after 3 s (while still and while moving)"
     assert any(abs(s.error_x) > 0.4 for t, s in tracking if t < init_time + 0.3), "it started off-centre"
 
@@ -145,9 +144,12 @@ def test_closed_loop_centres_and_follows_the_target(client, tmp_path):
     idle = [w for t, s, w in statuses if s.state == TrackerStatus.IDLE and t >= stop_time]
     assert idle, "stop returns to IDLE"
     for begin, end in ((lost[0] + 0.1, lost[-1]), (idle[0] + 0.1, idle[-1])):
-        window = [c for c, arrival in commands if begin <= arrival / 1e9 <= end]
-        assert len(window) >= 10, (begin, end)
-        assert all(c.vector.y == 0 and c.vector.z == 0 for c in window), "commands must be zero"
+        window = [arrival / 1e9 for c, arrival in commands if begin <= arrival / 1e9 <= end]
+        assert window and max(np.diff([begin, *window, end])) < 0.3, "commands keep coming (30 Hz)"
+        zero = [
+            c.vector.y == 0 and c.vector.z == 0 for c, arrival in commands if begin <= arrival / 1e9 <= end
+        ]
+        assert all(zero), "commands must be zero"
 
 
 def write_plot(statuses, commands, init_time: float, stop_time: float) -> None:

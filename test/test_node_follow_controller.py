@@ -9,6 +9,7 @@ import signal
 import time
 import uuid
 
+import numpy as np
 import pytest
 from geometry_msgs.msg import TwistStamped, Vector3Stamped
 from hit_tracker_ros.msg import TrackerStatus
@@ -45,11 +46,23 @@ class Controller:
             msg.has_angles, (msg.angle_x, msg.angle_y) = True, angles
         self.client.publish(self.status_topic, msg)
 
-    def feed(self, seconds: float, **status) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
+    def feed_until(self, predicate, what: str, timeout: float = 20.0, **status) -> None:
+        """Publish statuses at about 30 Hz (a tracker's rate) until `predicate()` holds."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
             self.status(**status)
-            time.sleep(0.03)
+            try:
+                self.client.wait_until(predicate, 0.03, what)  # the feed's period, or done sooner
+            except TimeoutError:
+                pass
+
+    def commands_after(self, since: float, n: int, what: str, **status) -> list:
+        """The commands that arrive after `since` (time.time()), once there are `n`, feeding the
+        given status meanwhile."""
+        self.feed_until(lambda: len(self.commands(since)) >= n, what, **status)
+        return self.commands(since)
 
     def commands(self, since: float = 0.0) -> list[tuple[Vector3Stamped, TwistStamped]]:
         gimbal = self.client.received(self.gimbal)
@@ -95,12 +108,22 @@ def controller(client, tmp_path):
     assert alive, c.node.log()
 
 
+def moving(controller: Controller) -> bool:
+    """Whether the newest command is not zero (False before any command)."""
+    commands = controller.commands()
+    return bool(commands) and not is_zero(commands[-1])
+
+
+def rate_hz(commands: list) -> float:
+    """The command rate from the commands' own stamps (median period)."""
+    stamps = [gimbal.header.stamp.sec + gimbal.header.stamp.nanosec * 1e-9 for gimbal, _ in commands]
+    return 1.0 / float(np.median(np.diff(stamps)))
+
+
 def test_commands_are_published_at_a_fixed_rate_and_zero_until_enabled(controller):
-    start = time.time()
-    controller.feed(1.0)
-    commands = controller.commands(start + 0.2)
-    assert commands and all(is_zero(c) for c in commands), "disabled by default: zero"
-    assert 20 <= len(commands) <= 36, f"{len(commands)} commands in 0.8 s at 30 Hz"
+    commands = controller.commands_after(time.time() + 0.2, 24, "24 commands")
+    assert all(is_zero(c) for c in commands), "disabled by default: zero"
+    assert 24 <= rate_hz(commands) <= 36, "30 Hz"
     assert (
         commands[-1][0].header.frame_id == "camera_mount" and commands[-1][1].header.frame_id == "base_link"
     )
@@ -108,14 +131,14 @@ def test_commands_are_published_at_a_fixed_rate_and_zero_until_enabled(controlle
 
 def test_signs_and_silence_upstream(controller):
     controller.enable()
-    controller.feed(1.0, ex=0.4, ey=0.3, height=30.0)  # right, below, far
+    status = dict(ex=0.4, ey=0.3, height=30.0)  # right, below, far
+    controller.feed_until(lambda: moving(controller), "a command", **status)
     gimbal, twist = controller.commands()[-1]
     assert gimbal.vector.z < 0 and gimbal.vector.y > 0, "turn right, tilt down"
     assert twist.twist.angular.z < 0 and twist.twist.linear.z < 0 and twist.twist.linear.x > 0
-    silent = time.time()
-    time.sleep(1.2)  # no status at all: stale after 0.5 s, commands keep coming, zero
-    late = controller.commands(silent + 0.7)
-    assert len(late) >= 10 and all(is_zero(c) for c in late)
+    silent = time.time()  # no status from now on: stale after 0.5 s, the commands keep coming, zero
+    controller.client.wait_until(lambda: len(controller.commands(silent + 0.7)) >= 10, 20, "late commands")
+    assert all(is_zero(c) for c in controller.commands(silent + 0.7))
 
 
 @pytest.mark.parametrize(
@@ -130,42 +153,41 @@ def test_signs_and_silence_upstream(controller):
 )
 def test_commands_fail_to_zero(controller, status):
     controller.enable()
-    controller.feed(0.6)
-    assert not is_zero(controller.commands()[-1])
+    controller.feed_until(lambda: moving(controller), "a non-zero command")
     switched = time.time()
-    controller.feed(0.6, **status)
-    after = controller.commands(switched + 0.15)
-    assert after and all(is_zero(c) for c in after)
+    after = controller.commands_after(switched + 0.15, 12, "commands after the switch", **status)
+    assert all(is_zero(c) for c in after)
     assert controller.node.alive()
 
 
 def test_disable_deactivate_and_gains_at_run_time(controller):
     controller.enable()
-    controller.feed(0.5, angles=(0.2, 0.0))
+    turning = dict(angles=(0.2, 0.0))
+    controller.feed_until(lambda: moving(controller), "a command", **turning)
     before = controller.commands()[-1][0].vector.z
     assert controller.set_parameter("gimbal_yaw.kp", 4.0)
     assert not controller.set_parameter("gimbal_yaw.kp", -1.0), "invalid gains are refused"
-    controller.feed(1.0, angles=(0.2, 0.0))
-    assert controller.commands()[-1][0].vector.z < before, "a higher gain turns faster"
+    changed = time.time()
+    controller.feed_until(  # a higher gain turns faster
+        lambda: any(c[0].vector.z < before for c in controller.commands(changed)), "a faster turn", **turning
+    )
     controller.enable(False)
     off = time.time()
-    controller.feed(0.4, angles=(0.2, 0.0))
-    assert all(is_zero(c) for c in controller.commands(off + 0.1))
+    assert all(is_zero(c) for c in controller.commands_after(off + 0.1, 8, "commands", **turning))
     controller.enable()
-    controller.feed(0.4, angles=(0.2, 0.0))
+    controller.feed_until(lambda: moving(controller), "a command again", **turning)
     request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_DEACTIVATE))
     assert controller.client.call(ChangeState, f"{controller.node.name}/change_state", request).success
-    time.sleep(0.3)
-    assert is_zero(controller.commands()[-1]), "deactivating leaves a zero command behind"
+    # deactivating leaves a zero command behind
+    controller.client.wait_until(lambda: not moving(controller), 10, "the zero command")
 
 
 def test_ctrl_c_leaves_a_zero_command(client, tmp_path):
     c = Controller(client, tmp_path)
     c.enable()
-    c.feed(0.6)
-    assert not is_zero(c.commands()[-1])
+    c.feed_until(lambda: moving(c), "a command")
     c.node.process.send_signal(signal.SIGINT)
     assert c.node.process.wait(timeout=10) == 0, c.node.log()
-    time.sleep(0.2)
-    assert is_zero(c.commands()[-1]), "the last command published is zero"
+    # the last command published is zero (it may still be on its way)
+    c.client.wait_until(lambda: not moving(c), 10, "the zero command")
     c.node.stop()

@@ -106,7 +106,7 @@ def test_services_answer_at_once_while_bombs_arrive(tracker):
             stamp = frame_stamp_ns(next(_index))
             tracker.client.publish(tracker.image_topic + "/compressed", compressed(data, stamp))
             sent.append(stamp)
-            time.sleep(0.02)
+            time.sleep(0.02)  # time is the behaviour: a 50 Hz stream of hostile frames
 
     sender = threading.Thread(target=send_bombs)
     sender.start()
@@ -121,7 +121,6 @@ def test_services_answer_at_once_while_bombs_arrive(tracker):
             stop_times.append(time.monotonic() - start)
             tracker.client.wait_until(init_future.done, 10, "init")
             init_replies.append(init_future.result())
-            time.sleep(0.1)
     finally:
         done.set()
         sender.join()
@@ -198,7 +197,7 @@ def test_ctrl_c_while_tracking_shuts_down_cleanly(client, tmp_path):
             assert t.init(SCENE.truth(0), frame_stamp_ns(0)).success
             for i in range(1, 40):
                 t.publish_image(make_image(SCENE.frame(i), frame_stamp_ns(i)))
-                time.sleep(0.003)
+                time.sleep(0.003)  # time is the behaviour: frames keep coming while Ctrl-C lands
                 if i == 25 + attempt * 5:
                     node.process.send_signal(signal.SIGINT)
             assert node.process.wait(timeout=15) == 0, node.log()

@@ -12,6 +12,7 @@ from rcl_interfaces.srv import GetParameters
 from rclpy.qos import ReliabilityPolicy
 from ros_harness import NodeProcess, RemoteTracker
 from sensor_msgs.msg import Image
+from waiting import until
 
 pytestmark = pytest.mark.ros
 
@@ -24,13 +25,10 @@ def start(client, tmp_path, **params) -> RemoteTracker:
 
 
 def subscription_reliability(client, topic: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        infos = client.node.get_subscriptions_info_by_topic(topic)
-        if infos:
-            return infos[0].qos_profile.reliability
-        time.sleep(0.1)
-    raise AssertionError(f"no subscription on {topic}")
+    infos = until(
+        lambda: client.node.get_subscriptions_info_by_topic(topic), timeout, f"a subscription on {topic}"
+    )
+    return infos[0].qos_profile.reliability
 
 
 def test_qos_overrides_parameters_override_the_image_subscription(client, tmp_path):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from waiting import until
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -90,7 +91,8 @@ def camera(client):
     from sensor_msgs.msg import CameraInfo, CompressedImage
 
     from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
-    from hit_tracker_ros.ros.tools.node_client import make_image, ns_to_time
+    from hit_tracker_ros.ros.conversions import ns_to_time
+    from hit_tracker_ros.ros.tools.scene_camera import make_image
 
     scene = SyntheticScene(SceneConfig(width=640, height=480, target_size=(80, 60)))
     stop = threading.Event()
@@ -184,12 +186,12 @@ class Launched:
 
 def wait_until_up(launched: Launched, probe, timeout: float) -> set[str]:
     """Until every process the launch started is an active lifecycle node (our nodes all are)."""
-    deadline = time.monotonic() + timeout
     active: set[str] = set()
-    while time.monotonic() < deadline:
+
+    def up() -> set[str] | None:
         assert launched.process.poll() is None, f"ros2 launch exited:\n{launched.log()[-4000:]}"
         started = launched.started()
-        active = set()
+        active.clear()
         for fqn in probe.lifecycle_nodes():
             try:
                 if probe.lifecycle_state(fqn, timeout=2.0) == "active":
@@ -197,11 +199,15 @@ def wait_until_up(launched: Launched, probe, timeout: float) -> set[str]:
             except TimeoutError:
                 pass  # a node that has just left, or one not answering yet
         if started and len(active) >= started and "[ERROR]" not in launched.log():
-            return active
-        time.sleep(0.5)
-    raise AssertionError(
-        f"not all nodes active after {timeout:.0f} s (active: {active}):\n{launched.log()[-4000:]}"
-    )
+            return set(active)
+        return None
+
+    try:
+        return until(up, timeout, "every launched node active", poll=0.5)
+    except TimeoutError:
+        raise AssertionError(
+            f"not all nodes active after {timeout:.0f} s (active: {active}):\n{launched.log()[-4000:]}"
+        ) from None
 
 
 def wait_for_daemon(nodes: set[str], topics: set[str], cwd: Path, timeout: float = 30.0) -> None:
@@ -209,16 +215,13 @@ def wait_for_daemon(nodes: set[str], topics: set[str], cwd: Path, timeout: float
     names and types) has discovered `nodes` and the publishers of `topics`: on a robot it has been
     running for long; here it has just started, and on a loaded machine a publisher can reach it
     after its node (`topic echo` then fails: "Could not determine the type")."""
-    deadline = time.monotonic() + timeout
-    listed = ""
     for verb, wanted in (("node", nodes), ("topic", topics)):
-        while True:
-            listed = subprocess.run(["ros2", verb, "list"], cwd=cwd, capture_output=True, text=True).stdout
-            if wanted <= set(listed.split()):
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the ros2 daemon lists no {wanted} after {timeout:.0f} s:\n{listed}")
-            time.sleep(0.5)
+
+        def listed(verb=verb, wanted=wanted) -> bool:
+            names = subprocess.run(["ros2", verb, "list"], cwd=cwd, capture_output=True, text=True).stdout
+            return wanted <= set(names.split())
+
+        until(listed, timeout, f"the ros2 daemon to list {wanted}", poll=0.5)
 
 
 def echoed_topics(commands: list[str]) -> set[str]:

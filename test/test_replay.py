@@ -9,12 +9,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader
+from waiting import until
 
 from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
 from hit_tracker_ros.tools.bags import build, typestore, write_image_bag
@@ -166,11 +166,7 @@ def test_interrupted_replay_leaves_readable_outputs(tmp_path):
     ]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     csv_path = tmp_path / "out" / "results.csv"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (
-        not csv_path.exists() or len(csv_path.read_text().splitlines()) < 31
-    ):
-        time.sleep(0.05)
+    until(lambda: csv_path.exists() and len(csv_path.read_text().splitlines()) >= 31, 60, "30 frames written")
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from hit_tracker_ros.msg import TrackerStatus
 from ros_harness import NodeProcess, RemoteTracker, SceneCamera
+from waiting import until
 
 from hit_tracker_ros.core.stamps import format_stamp
 from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
@@ -67,15 +68,14 @@ class Operator:
         self.web = NodeProcess(self.ns, params, log_dir, "web_operator", "web_operator")
         self.camera = SceneCamera(client, f"{self.ns}/image", SCENE)
         self.url = f"http://127.0.0.1:{self.port}/"
-        deadline = time.monotonic() + 20
-        while True:  # the page is served, and the web node reaches the tracker's services
+
+        def ready() -> bool:  # the page is served, and the web node reaches the tracker's services
             try:
-                if self.post("/api/stop", {}, token=token or None)[1]["ok"]:
-                    break
+                return self.post("/api/stop", {}, token=token or None)[1]["ok"]
             except OSError:
-                pass
-            assert time.monotonic() < deadline, self.web.log()
-            time.sleep(0.2)
+                return False
+
+        until(ready, 20, "the page and the tracker's services", poll=0.2)
 
     def post(
         self, path: str, body, token: str | None = None, raw: bytes | None = None, kind="application/json"
@@ -133,13 +133,14 @@ def dataset(driver, key: str) -> str:
 
 
 def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return until(predicate, timeout, what)
+
+
+def painted(driver) -> None:
+    """Until the browser has painted what the page shows now (two animation frames)."""
+    driver.execute_async_script(
+        "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done()));"
+    )
 
 
 def drag_over_target(driver, camera: SceneCamera, touch: bool = False) -> str:
@@ -226,7 +227,7 @@ def test_page_tracks_by_drag_stops_and_sets_the_threshold(operator, tmp_path):
         centre = np.array([status.bbox.center.position.x, status.bbox.center.position.y])
         assert np.hypot(*(centre - (truth[:2] + truth[2:] / 2))) < 10, "it follows the boxed target"
         wait_for(lambda: dataset(driver, "state") == "TRACKING", 10, "the page to show TRACKING")
-        time.sleep(0.5)
+        painted(driver)
         OUT.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(OUT / "operator.png"))
         # the threshold slider sets the tracker's lost_threshold
@@ -305,7 +306,7 @@ def test_several_targets_each_with_its_box_id_and_remove_button(client, tmp_path
         assert (
             "(pad)" in driver.find_element(By.CSS_SELECTOR, f"li[data-track-id='{second['track_id']}']").text
         )
-        time.sleep(0.5)
+        painted(driver)
         OUT.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(OUT / "operator_two_targets.png"))
         # the first target's Remove button removes it; the other goes on
@@ -400,7 +401,7 @@ def test_api_refuses_bad_requests_and_keeps_running(operator):
     assert code == 413, "bodies are capped"
     code, reply = operator.post("/api/stop", {}, kind="text/plain")
     assert code == 415
-    time.sleep(3)  # refill the bucket
+    time.sleep(3)  # time is the behaviour: the per-client rate limit refills its bucket
     answers = [operator.post("/api/point", {"stamp_ns": "0", "x": 100, "y": 100})[0] for _ in range(12)]
     assert 429 in answers and answers[0] == 200, answers
     code, reply = operator.post("/api/stop", {})

@@ -23,6 +23,8 @@ os.environ.setdefault("MAVLINK20", "1")
 from pymavlink import mavutil  # noqa: E402
 from pymavlink.dialects.v20 import common as mav  # noqa: E402
 
+from ..core.errors import cli  # noqa: E402
+
 GCS_SYSTEM, GCS_COMPONENT = 255, mav.MAV_COMP_ID_MISSIONPLANNER
 
 
@@ -130,6 +132,7 @@ def result_name(result: int) -> str:
     return mav.enums["MAV_RESULT"][result].name.removeprefix("MAV_RESULT_")
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import torch
 
+from ..core.errors import InputError
+
 STATE_DICT_KEYS = ("net", "model", "state_dict")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(InputError, RuntimeError):
     """A checkpoint that cannot be read or does not fit the network."""
 
 

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import cli
 from ..core.reacquire import ReacquireSettings
 from ..core.registry import build_tracker, model_spec
 from ..core.session import TrackingSession
 from ..core.synthetic import SceneConfig, SyntheticScene
 from ..core.targets import TargetSet
 from ..trackers.multi import batch_needed
-from .benchmark import random_checkpoint
+from .cli import checkpoint_of
 
 
 def boxes(n: int, width: int, height: int) -> list[list[float]]:
@@ -115,6 +116,7 @@ def reacquisition_cost(args: argparse.Namespace, tracker, frames: list[np.ndarra
     return result
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True)
@@ -134,9 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         p.error(str(exc))
     with tempfile.TemporaryDirectory() as folder:
-        checkpoint = args.checkpoint
-        if checkpoint == "random":
-            checkpoint = str(random_checkpoint(args.model, Path(folder)))
+        checkpoint = checkpoint_of(args.model, args.checkpoint, Path(folder))
         result = measure(args, checkpoint)
     print(json.dumps(result, indent=2))
     if args.json:

@@ -17,25 +17,31 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 from ..backends.options import PRECISIONS, BackendOptions
+from ..core.errors import cli
+from .cli import checkpoint_of
 
 DEFAULTS = BackendOptions()
 
 
 def build(args: argparse.Namespace) -> int:
-    from ..backends.tensorrt_runner import tensorrt_unavailable
-    from ..core.registry import build_tracker
     from ..trackers.network import family_of
 
-    try:
-        family_of(args.model)
-        if not args.checkpoint.is_file():
-            raise FileNotFoundError(f"checkpoint {args.checkpoint} not found")
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"engines build: {exc}", file=sys.stderr)
-        return 2
+    family_of(args.model)  # ValueError for an unknown model (cli: one line, exit 2)
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = checkpoint_of(args.model, args.checkpoint, Path(folder))
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"checkpoint {checkpoint} not found")
+        return build_engine(args, checkpoint)
+
+
+def build_engine(args: argparse.Namespace, checkpoint: Path) -> int:
+    from ..backends.tensorrt_runner import tensorrt_unavailable
+    from ..core.registry import build_tracker
+
     missing = tensorrt_unavailable()
     if missing:
         print(f"engines build: cannot build TensorRT engines here: {missing}", file=sys.stderr)
@@ -43,7 +49,7 @@ def build(args: argparse.Namespace) -> int:
     try:
         tracker = build_tracker(
             args.model,
-            args.checkpoint,
+            checkpoint,
             backend="tensorrt",
             engine_cache_dir=str(args.cache),
             trt_precision=args.precision,
@@ -76,13 +82,14 @@ def list_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build (or find) and verify an engine")
     b.add_argument("--model", required=True, help="a network model, e.g. hit_tiny")
-    b.add_argument("--checkpoint", required=True, type=Path)
+    b.add_argument("--checkpoint", required=True, help="the checkpoint; 'random': random weights")
     b.add_argument("--precision", choices=PRECISIONS, default=DEFAULTS.trt_precision)
     b.add_argument("--workspace-mb", type=int, default=DEFAULTS.trt_workspace_mb)
     b.add_argument("--dla-core", type=int, default=DEFAULTS.trt_dla_core)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import cli
 from . import metrics
 from .datasets import Sequence, bag_sequence, load_dataset
 from .progress import Progress
@@ -216,6 +217,7 @@ def plot(report: dict, out: Path) -> None:
         plt.close(fig)
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(

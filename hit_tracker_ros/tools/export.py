@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
+from ..core.errors import cli
+from .cli import checkpoint_of
 
+
+@cli
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="a network model, e.g. hit_tiny")
-    parser.add_argument("--checkpoint", required=True, type=Path)
+    parser.add_argument(
+        "--checkpoint", required=True, help="the checkpoint; 'random': random weights (to try the export)"
+    )
     parser.add_argument(
         "--out", type=Path, default=None, help="ONNX file (default: models/<checkpoint>.<model>.onnx)"
     )
@@ -27,9 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from ..trackers.network import export_model, family_of
 
-    suffix = ".static" if args.static_weights else ""
-    out = args.out or Path("models") / f"{args.checkpoint.name}.{args.model}{suffix}.onnx"
-    path, diffs = export_model(family_of(args.model), args.model, args.checkpoint, out, args.static_weights)
+    family = family_of(args.model)  # ValueError for an unknown model, before anything is written
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = checkpoint_of(args.model, args.checkpoint, Path(folder))
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"checkpoint {checkpoint} not found")
+        suffix = ".static" if args.static_weights else ""
+        out = args.out or Path("models") / f"{checkpoint.name}.{args.model}{suffix}.onnx"
+        path, diffs = export_model(family, args.model, checkpoint, out, args.static_weights)
     print(f"wrote {path}")
     for name, diff in diffs.items():
         print(f"  max |ONNX Runtime - PyTorch| {name}: {diff:.3g}")

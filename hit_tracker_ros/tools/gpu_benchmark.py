@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import cli
 from ..core.registry import build_tracker
 from ..core.synthetic import SceneConfig, SyntheticScene
 from ..core.targets import TargetSet
-from .benchmark import random_checkpoint
 from .benchmark_targets import boxes, median_ms
+from .cli import random_checkpoint
 
 MODELS = ("hit_tiny", "hit_small", "hit_base", "mixformerv2_s", "compresstracker_2", "ettrack")
 # variant -> build_tracker options on a GPU
@@ -132,6 +133,7 @@ def machine(device: str) -> dict:
     return info
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default=",".join(MODELS))

@@ -11,6 +11,7 @@ from rcl_interfaces.srv import GetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import parameter_value_to_python
+from waiting import until
 
 
 class GraphProbe:
@@ -47,16 +48,19 @@ class GraphProbe:
     def wait_active(self, fqn: str, timeout: float = 60.0) -> None:
         """Until the lifecycle node `fqn` reports 'active' (node processes take seconds to import)."""
         deadline = time.monotonic() + timeout
-        state = "not started"
-        while time.monotonic() < deadline:
+        state = ["not started"]
+
+        def active() -> bool:
             try:
-                state = self.lifecycle_state(fqn, timeout=max(1.0, deadline - time.monotonic()))
+                state[0] = self.lifecycle_state(fqn, timeout=max(1.0, deadline - time.monotonic()))
             except TimeoutError as exc:
-                state = str(exc)
-            if state == "active":
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{fqn} is not active after {timeout:.0f} s ({state})")
+                state[0] = str(exc)
+            return state[0] == "active"
+
+        try:
+            until(active, timeout, f"{fqn} active", poll=0.2)
+        except TimeoutError:
+            raise AssertionError(f"{fqn} is not active after {timeout:.0f} s ({state[0]})") from None
 
     def parameters(self, fqn: str, names: list[str], timeout: float = 10.0) -> dict:
         request = GetParameters.Request(names=list(names))
@@ -80,12 +84,14 @@ class GraphProbe:
     ) -> dict[str, list[str]]:
         """The node's topics (topic -> types) once every `wanted` topic of its type is among them
         (discovery lags the node's services), or what there is after `timeout`."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def complete() -> dict[str, list[str]] | None:
             found = self._endpoints(fqn, publishers)
-            if all(t in found.get(topic, []) for topic, t in wanted.items()) or time.monotonic() > deadline:
-                return found
-            time.sleep(0.1)
+            return found if all(t in found.get(topic, []) for topic, t in wanted.items()) else None
+
+        try:
+            return until(complete, timeout, f"{fqn}'s topics", poll=0.1)
+        except TimeoutError:
+            return self._endpoints(fqn, publishers)
 
     def lifecycle_nodes(self) -> set[str]:
         """Nodes that offer lifecycle state (as `ros2 lifecycle nodes` finds them)."""

@@ -27,7 +27,7 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 
 from launch import LaunchDescription
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1])]  # this folder, test/
 from graph_probe import GraphProbe  # noqa: E402
 
 SHARE = Path(get_package_share_directory("hit_tracker_ros"))

@@ -1,15 +1,67 @@
-"""One private DDS domain per run for demos, benchmarks and tools: a random ROS_DOMAIN_ID and
-localhost-only discovery, so runs beside each other (or beside a robot) never hear each other."""
+"""One private DDS domain per run for the tests, the demo and the tools: a ROS_DOMAIN_ID reserved
+for this process on this host, and localhost-only discovery, so runs beside each other (two CI
+jobs, a demo beside the tests, or a robot) never hear each other.
+
+A random pick alone is not enough: two runs on one host can draw the same id (a CI run once
+answered another run's tracker). As ROS's domain_coordinator does, each id in 101..200 is reserved
+by a lock held for the life of the process (here an advisory file lock per id, released by the
+kernel when the process ends, however it ends); the processes a run starts inherit its
+ROS_DOMAIN_ID through the environment. A run that finds every id taken fails with the reason.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
+import tempfile
+from pathlib import Path
+from typing import IO
+
+DOMAINS = range(101, 201)
+LOCKS = Path(os.environ.get("HTR_DOMAIN_LOCKS") or Path(tempfile.gettempdir()) / "hit_tracker_ros-domains")
+_held: dict[int, IO] = {}  # the locks this process holds, open for its lifetime
+
+
+class NoFreeDomainError(RuntimeError):
+    """Every domain id of the private range is reserved by another run on this host."""
+
+
+def reserve(domain: int) -> bool:
+    """Take the lock of `domain` for this process; False when another process holds it."""
+    if domain in _held:
+        return True
+    LOCKS.mkdir(parents=True, exist_ok=True)
+    lock = open(LOCKS / f"{domain}.lock", "w")  # noqa: SIM115 - held open for the process's life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return False
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    _held[domain] = lock
+    return True
 
 
 def use_private_domain(variable: str = "HTR_DOMAIN_ID") -> int:
-    """Set ROS_DOMAIN_ID (from `variable` when set, else random in 101..200) before rclpy starts."""
-    domain = int(os.environ.get(variable) or random.SystemRandom().randint(101, 200))
+    """Reserve a domain (the one `variable` names, else a free one of 101..200, tried in random
+    order) and set ROS_DOMAIN_ID and localhost-only discovery before rclpy starts."""
+    wanted = os.environ.get(variable)
+    if wanted:
+        domain = int(wanted)
+        if not reserve(domain):
+            raise NoFreeDomainError(
+                f"ROS_DOMAIN_ID {domain} ({variable}) is reserved by another run on this host"
+            )
+    else:
+        candidates = random.SystemRandom().sample(list(DOMAINS), len(DOMAINS))
+        domain = next((d for d in candidates if reserve(d)), -1)
+        if domain < 0:
+            raise NoFreeDomainError(
+                f"every ROS_DOMAIN_ID in {DOMAINS.start}..{DOMAINS.stop - 1} is reserved by another run on "
+                f"this host (locks in {LOCKS}): wait for one to end, or set {variable}"
+            )
     os.environ["ROS_DOMAIN_ID"] = str(domain)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     if os.environ.get("ROS_DISTRO") == "humble":  # Humble predates the variable above
