@@ -18,6 +18,7 @@ import pytest
 import torch
 from fake_onnxruntime_gpu import CUDA, TRT, RecordedSessions, check_trt_options
 from fake_tensorrt import INPUTS, FakeDevice, fake_tensorrt
+from waiting import until
 
 from hit_tracker_ros.backends import build as backends_build
 from hit_tracker_ros.backends import onnx_runner, tensorrt_runner
@@ -655,9 +656,9 @@ def test_concurrent_builds_of_one_engine_build_it_once(tmp_path, caplog):
 
     with caplog.at_level(logging.WARNING, logger="hit_tracker_ros.engines"):
         threads = [threading.Thread(target=node) for _ in range(2)]
-        for t in threads:
-            t.start()
-            time.sleep(0.05)  # the first takes the lock first
+        threads[0].start()
+        until(lambda: builds, 10, "the first build to start (it holds the lock)")
+        threads[1].start()
         for t in threads:
             t.join()
     assert len(builds) == 1
@@ -676,9 +677,16 @@ def test_auto_chain_order_and_fallbacks(tmp_path):
         "torch-cuda-graph",
         "onnxruntime-cuda",
         "torch-cuda",
+        "openvino-gpu",
+        "openvino-npu",
+        "openvino",
+        "openvino-f32",
         "onnxruntime",
         "torch",
     ]
+    raced = [c.name for c in chain(spec, "auto", options(tmp_path)) if c.race]
+    assert raced == names[-6:], "the CPU runtimes and OpenVINO's devices: timed, the fastest taken"
+    assert not any(c.race for c in chain(spec, "onnxruntime", options(tmp_path))), "named: as asked"
     dla = [c.name for c in chain(spec, "auto", options(tmp_path, trt_dla_core=0))]
     assert "tensorrt-fp32" not in dla  # the DLA runs FP16 only: no silent FP32 GPU engine
     assert [c.name for c in chain(spec, "tensorrt", options(tmp_path))] == ["tensorrt-fp16"]

@@ -7,9 +7,11 @@ chosen by `auto` or asked for by name.
 
 Chains, fastest first:
 * auto: TensorRT (FP16, then FP32) -> ONNX Runtime TensorRT EP (FP16, then FP32) -> PyTorch CUDA
-  graphs -> ONNX Runtime CUDA EP -> PyTorch CUDA -> ONNX Runtime CPU -> PyTorch CPU;
+  graphs -> ONNX Runtime CUDA EP -> PyTorch CUDA -> the fastest, by measurement, of OpenVINO's
+  GPU and NPU, OpenVINO CPU (native precision, then f32), ONNX Runtime CPU and PyTorch CPU;
 * tensorrt: TensorRT at `trt_precision`;
 * onnxruntime: its TensorRT EP -> CUDA EP -> CPU (what onnxruntime-gpu offers, verified);
+* openvino: OpenVINO on the CPU at its native precision (bf16 with AMX; verified), then f32;
 * torch: on `options.device` (on a GPU: graphs, then eager; verified);
 * a candidate's name: that candidate alone.
 FP16 (TensorRT, TensorRT EP) is used only where it passed verification; FP32 follows it.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +184,13 @@ def _tensorrt(network: NetworkSpec, options: BackendOptions, precision: str) -> 
     return Built(runner, entry)
 
 
+def _openvino(network: NetworkSpec, options: BackendOptions, device: str, precision: str):
+    from .openvino_runner import OpenVinoRunner
+
+    path = onnx_for(network, options.max_batch > 1)  # the batching form (E.T.Track), as ONNX Runtime
+    return OpenVinoRunner(path, device, precision, options.cpu_threads, options.engine_cache_dir)
+
+
 def _ort_tensorrt(network: NetworkSpec, options: BackendOptions, precision: str):
     from .onnx_runner import OnnxRunner, tensorrt_ep_options
 
@@ -216,6 +225,7 @@ def tensorrt_precisions(options: BackendOptions) -> tuple[str, ...]:
 def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candidate]:
     """Every backend for this network, by name, fastest first."""
     from .onnx_runner import OnnxRunner
+    from .openvino_runner import openvino_unavailable
     from .tensorrt_runner import tensorrt_unavailable
 
     gpu = options.device if options.device.startswith("cuda") else "cuda"
@@ -246,10 +256,24 @@ def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candi
     out["torch-cuda"] = Candidate(
         "torch-cuda", _torch_unavailable(network, gpu), lambda: torch_runner(network, gpu, options.fp16)
     )
+    for device in ("GPU", "NPU"):  # Intel GPUs and NPUs, at their native precision
+        out[f"openvino-{device.lower()}"] = Candidate(
+            f"openvino-{device.lower()}",
+            lambda d=device: openvino_unavailable(d),
+            lambda d=device: _openvino(network, options, d, ""),
+        )
+    out["openvino"] = Candidate(  # the CPU's native precision (bf16 with AMX): verified
+        "openvino", openvino_unavailable, lambda: _openvino(network, options, "CPU", "")
+    )
+    out["openvino-f32"] = Candidate(
+        "openvino-f32", openvino_unavailable, lambda: _openvino(network, options, "CPU", "f32")
+    )
     out["onnxruntime"] = Candidate(
         "onnxruntime",
         _ort_provider("CPUExecutionProvider"),
-        lambda: OnnxRunner(onnx_for(network, batch_form), ("CPUExecutionProvider",)),
+        lambda: OnnxRunner(
+            onnx_for(network, batch_form), ("CPUExecutionProvider",), threads=options.cpu_threads
+        ),
         verify=False,
     )
     out["torch"] = Candidate(
@@ -258,12 +282,18 @@ def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candi
     return out
 
 
+# auto times these and takes the fastest (select.py): the CPU runtimes and OpenVINO's devices
+RACED = ("openvino-gpu", "openvino-npu", "openvino", "openvino-f32", "onnxruntime", "torch")
+
+
 def chain(network: NetworkSpec, backend: str, options: BackendOptions) -> list[Candidate]:
     """The candidates a backend name stands for (see the module docstring); a candidate's own
     name (e.g. torch-cuda-graph, onnxruntime-cuda) stands for itself."""
     by_name = candidates(network, options)
     if backend == "auto":
-        return list(by_name.values())
+        return [replace(c, race=c.name in RACED) for c in by_name.values()]
+    if backend == "openvino":
+        return [by_name["openvino"], by_name["openvino-f32"]]
     if backend == "tensorrt":
         return [by_name[f"tensorrt-{options.trt_precision}"]]
     if backend == "onnxruntime":
@@ -277,8 +307,8 @@ def chain(network: NetworkSpec, backend: str, options: BackendOptions) -> list[C
     if backend in by_name:
         return [by_name[backend]]
     raise ValueError(
-        f"unknown backend '{backend}' for {network.name}; use auto, tensorrt, onnxruntime or torch "
-        f"(or one of {', '.join(by_name)})"
+        f"unknown backend '{backend}' for {network.name}; use auto, tensorrt, onnxruntime, openvino or "
+        f"torch (or one of {', '.join(by_name)})"
     )
 
 

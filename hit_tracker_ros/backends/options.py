@@ -25,7 +25,11 @@ class BackendOptions:
         },
     )
     engine_cache_dir: str = field(
-        default="models/engines", metadata={"help": "TensorRT engine cache (also ONNX Runtime's TensorRT EP)"}
+        default="models/engines",
+        metadata={"help": "engine cache: TensorRT, ONNX Runtime's TensorRT EP, OpenVINO's compiled models"},
+    )
+    cpu_threads: int = field(
+        default=0, metadata={"help": "threads of the CPU backends (ONNX Runtime, OpenVINO); 0: the runtime's"}
     )
     trt_precision: str = field(default="fp16", metadata={"help": "TensorRT engine precision: fp16 or fp32"})
     trt_workspace_mb: int = field(
@@ -52,6 +56,8 @@ class BackendOptions:
             raise ValueError(f"min_verification_iou must lie in [0, 1], got {self.min_verification_iou}")
         if self.max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
+        if self.cpu_threads < 0:
+            raise ValueError(f"cpu_threads must be >= 0, got {self.cpu_threads}")
         if self.trt_workspace_mb < 0:
             raise ValueError(f"trt_workspace_mb must be >= 0, got {self.trt_workspace_mb}")
         if self.trt_dla_core >= 0 and self.trt_precision != "fp16":

@@ -1,9 +1,13 @@
 """Backend selection for `backend: auto`, and verification of accelerated backends.
 
 The chains are in build.py. The first candidate that is installed, is created without error and
-passes verification is used. Every skipped candidate is reported with the reason, also one that
-fails while it is verified: ONNX Runtime's TensorRT EP builds its engine at the first run() of a
-graph with dynamic axes, so a failed build or a refused shape shows there.
+passes verification is used; except that candidates marked `race` (the CPU runtimes, and
+OpenVINO's other devices) are all started and verified, timed for a few calls on the
+verification inputs, and the fastest is used, so that `auto` is never slower than the best
+runtime installed (each candidate's time is reported). Every skipped candidate is reported with
+the reason, also one that fails while it is verified: ONNX Runtime's TensorRT EP builds its engine
+at the first run() of a graph with dynamic axes, so a failed build or a refused shape shows there.
+
 Verification runs fixed inputs through the candidate and an FP32 CPU reference and compares the
 predicted boxes (in fractions of the search crop). A candidate is accepted when its IoU with the
 reference reaches `min_iou`, or when every box coordinate agrees within BOX_DIFF_TOLERANCE: IoU is
@@ -13,6 +17,7 @@ ones gave IoU 0.97 with weights that predict ~zero widths).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,10 +25,15 @@ from typing import Any
 import numpy as np
 
 from ..core.boxes import iou_rows
+from ..core.errors import InputError
 
 BOX_DIFF_TOLERANCE = 2e-4  # of the search crop: 0.05 px at 256 px
 # outputs -> (N, 4) x1, y1, x2, y2 in fractions of the search crop
 BoxDecoder = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+class NoBackendError(InputError, RuntimeError):
+    """No candidate of the chain is installed, starts and passes verification (each reason said)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class Candidate:
     unavailable: Callable[[], str | None]
     create: Callable[[], object]
     verify: bool = True  # accelerated/lower-precision paths are checked against the reference
+    race: bool = False  # one of a group that is timed, the fastest taken (see the module docstring)
 
 
 @dataclass
@@ -52,9 +63,14 @@ class Selection:
     skipped: list[str] = field(default_factory=list)  # "name: reason"
     verification: dict[str, float] | None = None
     engine: Any = None  # engine_cache.Entry of a TensorRT runner
+    timings_ms: dict[str, float] = field(default_factory=dict)  # the raced candidates' times
 
     def report(self) -> str:
-        return "; ".join(self.skipped) if self.skipped else "first choice"
+        parts = list(self.skipped)
+        if self.timings_ms:
+            times = ", ".join(f"{name} {ms:.1f} ms" for name, ms in self.timings_ms.items())
+            parts.append(f"measured per call: {times}: {self.name} is the fastest")
+        return "; ".join(parts) if parts else "first choice"
 
     def info(self) -> dict[str, str]:
         """What diagnostics show about the choice."""
@@ -71,6 +87,8 @@ class Selection:
         if self.engine is not None:
             how = "rebuilt: " + self.engine.reason if self.engine.rebuilt else "cache hit"
             info["engine"] = f"{self.engine.path} ({how})"
+        if hasattr(self.runner, "loaded_from_cache"):  # OpenVINO's compiled-model cache
+            info["compiled_model"] = "loaded from the cache" if self.runner.loaded_from_cache else "compiled"
         return info
 
 
@@ -86,6 +104,25 @@ def verify_against(
     return {"max_box_diff": max(diffs), "iou": min(ious)}
 
 
+RACE_CALLS = 5  # timed calls per raced candidate (after the verification's warm-up)
+RACE_BUDGET_S = 2.0  # and no more time than this for one candidate
+
+
+def time_per_call(runner, inputs: list[dict[str, np.ndarray]]) -> float:
+    """Median ms of a runner's call on the verification inputs (a few calls, bounded)."""
+    runner.run(inputs[0])  # warm-up (first-call allocations, lazy compilation)
+    times: list[float] = []
+    spent = 0.0
+    for i in range(RACE_CALLS):
+        start = time.perf_counter()
+        runner.run(inputs[i % len(inputs)])
+        times.append((time.perf_counter() - start) * 1e3)
+        spent += times[-1] / 1e3
+        if spent > RACE_BUDGET_S:
+            break
+    return float(np.median(times))
+
+
 def select_backend(
     candidates: list[Candidate],
     reference: Callable[[], object],
@@ -94,29 +131,33 @@ def select_backend(
     min_iou: float = 0.98,
     on_verified: Callable[[str, Built, dict[str, float], bool], None] | None = None,
 ) -> Selection:
-    """The first usable and verified candidate, with the reasons the others were skipped."""
+    """The first usable and verified candidate (or the fastest of a racing group), with the
+    reasons the others were skipped."""
     skipped: list[str] = []
     reference_runner = None
-    for candidate in candidates:
+    racing: list[tuple[Candidate, Built, dict[str, float] | None]] = []
+
+    def start(candidate: Candidate) -> tuple[Built, dict[str, float] | None] | None:
+        """The candidate created and verified, or None (the reason recorded)."""
+        nonlocal reference_runner
         reason = candidate.unavailable()
         if reason:
             skipped.append(f"{candidate.name}: {reason}")
-            continue
+            return None
         try:
             built = candidate.create()
         except Exception as exc:  # noqa: BLE001 - any failure moves on to the next backend
             skipped.append(f"{candidate.name}: failed to start ({exc})")
-            continue
+            return None
         built = built if isinstance(built, Built) else Built(built)
-        runner = built.runner
         verification = None
         if candidate.verify:
             reference_runner = reference_runner or reference()
             try:
-                verification = verify_against(runner, reference_runner, inputs, decode)
+                verification = verify_against(built.runner, reference_runner, inputs, decode)
             except Exception as exc:  # noqa: BLE001 - e.g. an engine built (and failing) at first run
                 skipped.append(f"{candidate.name}: failed during verification: {exc}")
-                continue
+                return None
             accepted = verification["iou"] >= min_iou or verification["max_box_diff"] <= BOX_DIFF_TOLERANCE
             if on_verified:
                 on_verified(candidate.name, built, verification, accepted)
@@ -125,6 +166,36 @@ def select_backend(
                     f"{candidate.name}: refused, verification IoU {verification['iou']:.4f} < {min_iou} "
                     f"and max box diff {verification['max_box_diff']:.3g} > {BOX_DIFF_TOLERANCE}"
                 )
-                continue
-        return Selection(runner, candidate.name, skipped, verification, built.engine)
-    raise RuntimeError("no usable backend: " + "; ".join(skipped))
+                return None
+        return built, verification
+
+    for candidate in candidates:
+        started = start(candidate)
+        if candidate.race:
+            if started is not None:
+                racing.append((candidate, *started))
+            continue
+        if started is not None:
+            built, verification = started
+            return Selection(built.runner, candidate.name, skipped, verification, built.engine)
+    if racing:
+        return _fastest(racing, inputs, skipped)
+    raise NoBackendError("no usable backend: " + "; ".join(skipped))
+
+
+def _fastest(racing: list, inputs: list[dict[str, np.ndarray]], skipped: list[str]) -> Selection:
+    """The raced candidate with the lowest time per call (one alone is not timed)."""
+    if len(racing) == 1:
+        candidate, built, verification = racing[0]
+        return Selection(built.runner, candidate.name, skipped, verification, built.engine)
+    timings: dict[str, float] = {}
+    for candidate, built, _ in racing:
+        try:
+            timings[candidate.name] = time_per_call(built.runner, inputs)
+        except Exception as exc:  # noqa: BLE001 - a runner that fails here is out of the race
+            skipped.append(f"{candidate.name}: failed while timed ({exc})")
+    if not timings:
+        raise NoBackendError("no usable backend: " + "; ".join(skipped))
+    winner = min(timings, key=timings.get)
+    candidate, built, verification = next(r for r in racing if r[0].name == winner)
+    return Selection(built.runner, candidate.name, skipped, verification, built.engine, timings)

@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from ..backends.options import BackendOptions
+from ..core.errors import cli
 from ..core.registry import build_tracker
 from ..core.synthetic import SceneConfig, SyntheticScene
 from ..core.tracker import Tracker
+from .cli import checkpoint_of
 
 
 def run_once(tracker: Tracker, scene: SyntheticScene, frames: list[np.ndarray]) -> dict[str, list[float]]:
@@ -47,6 +49,12 @@ def parser(description: str) -> argparse.ArgumentParser:
         "machines without the authors' files)",
     )
     p.add_argument("--backend", default="auto")
+    p.add_argument(
+        "--backends",
+        default=None,
+        help="several backends side by side in one run, interleaved (e.g. onnxruntime,openvino,"
+        "openvino-f32,torch): end-to-end ms per frame of each and its speed-up over the first",
+    )
     p.add_argument("--device", default=BackendOptions().device, help=BackendOptions.help("device"))
     p.add_argument("--fp16", action="store_true", help=BackendOptions.help("fp16"))
     p.add_argument("--width", type=int, default=640)
@@ -90,18 +98,25 @@ def run(args: argparse.Namespace, extra: Extra | None = None) -> int:
         SceneConfig(width=args.width, height=args.height, n_frames=args.frames, target_size=target)
     )
     frames = [scene.frame(i) for i in range(len(scene))]
+    if args.backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            checkpoint = checkpoint_of(args.model, args.checkpoint, Path(tmp))
+            result = side_by_side(args, scene, frames, checkpoint, args.backends.split(","))
+        return report(result, args)
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = (
-            random_checkpoint(args.model, Path(tmp)) if args.checkpoint == "random" else args.checkpoint
-        )
+        checkpoint = checkpoint_of(args.model, args.checkpoint, Path(tmp))
         build_args = {"checkpoint": checkpoint, "backend": args.backend}
         if args.device != "cpu" or args.fp16:
             build_args.update(device=args.device, fp16=args.fp16)
         result = benchmark(args, scene, frames, build_args)
         if extra is not None:
             extra(result, args, scene, frames, checkpoint)
-    result["weights"] = "random (speed only)" if args.checkpoint == "random" else str(args.checkpoint)
     result["summary"] = summary_line(result)
+    return report(result, args)
+
+
+def report(result: dict, args: argparse.Namespace) -> int:
+    result["weights"] = "random (speed only)" if args.checkpoint == "random" else str(args.checkpoint)
     text = json.dumps(result, indent=2)
     print(text)
     print(result["summary"], file=sys.stderr)
@@ -111,6 +126,50 @@ def run(args: argparse.Namespace, extra: Extra | None = None) -> int:
     return 0
 
 
+def side_by_side(
+    args: argparse.Namespace, scene: SyntheticScene, frames: list[np.ndarray], checkpoint, backends: list[str]
+) -> dict:
+    """Each backend's median end-to-end ms per frame over `args.repeats` runs, the backends' runs
+    interleaved (a slow spell of the machine hits all alike), and the speed-up over the first."""
+    trackers = {name: build_tracker(args.model, checkpoint=checkpoint, backend=name) for name in backends}
+    for tracker in trackers.values():
+        run_once(tracker, scene, frames[:10])  # warm-up
+    runs: dict[str, list[float]] = {name: [] for name in trackers}
+    for r in range(args.repeats):
+        for name, tracker in trackers.items():
+            runs[name].append(float(np.mean(run_once(tracker, scene, frames)["total"])))
+        print(
+            f"run {r + 1}/{args.repeats}: " + ", ".join(f"{n} {v[-1]:.1f} ms" for n, v in runs.items()),
+            file=sys.stderr,
+        )
+    medians = {name: float(np.median(values)) for name, values in runs.items()}
+    first = backends[0]
+    rows = {
+        name: {
+            "backend": trackers[name].backend,
+            "ms_per_frame": round(ms, 2),
+            "speedup_vs_" + first: round(medians[first] / ms, 2),
+            "selection": trackers[name].backend_info.get("backend_selection", ""),
+        }
+        for name, ms in medians.items()
+    }
+    cells = " | ".join(f"{medians[n]:.1f} ms ({medians[first] / medians[n]:.2f}x)" for n in backends)
+    return {
+        "model": args.model,
+        "image": f"{args.width}x{args.height}",
+        "frames_per_run": args.frames - 1,
+        "repeats": args.repeats,
+        "backends": rows,
+        "summary": f"| {args.model} | {cells} |",
+        "machine": machine(),
+    }
+
+
+def machine() -> dict:
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+
+
+@cli
 def main(argv: list[str] | None = None) -> int:
     return run(parser(__doc__.split("\n")[0]).parse_args(argv))
 
@@ -128,18 +187,6 @@ def summary_line(result: dict) -> str:
             f"{node['frames_sent']} frames dropped)"
         )
     return text
-
-
-def random_checkpoint(model: str, folder: Path) -> Path:
-    """A state dict of randomly initialized weights for `model` (timings do not depend on values)."""
-    import torch
-
-    from ..trackers.network import family_of
-
-    path = folder / f"{model}-random.pth"
-    torch.manual_seed(0)
-    torch.save(family_of(model).build_network(model).state_dict(), path)
-    return path
 
 
 def template_cache_speedup(model: str, repeats: int = 5, frames: int = 20) -> dict:
@@ -201,11 +248,7 @@ def benchmark(
             name: {"median": float(np.median(v)), "p90": float(np.percentile(v, 90))}
             for name, v in merged.items()
         },
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
     }
 
 

@@ -20,7 +20,7 @@ from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Tracker
 from .family import Family
 from .options import split_options
 
-BACKENDS = ("tensorrt", "onnxruntime", "torch")
+BACKENDS = ("tensorrt", "onnxruntime", "openvino", "torch")
 
 
 def load_network(family: Family, variant: str, checkpoint: str | Path):
