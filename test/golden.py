@@ -93,18 +93,25 @@ def golden_model(model: str, folder: Path) -> Golden:
         import torch
 
         checkpoint = folder / "checkpoint_e35.pth"
-        weights = {f"module.{k}": torch.from_numpy(np.array(v)) for k, v in state.items()}
-        torch.save({"epoch": 35, "state_dict": weights}, checkpoint)
+        if not checkpoint.exists():  # written once: the exports beside it stay valid
+            weights = {f"module.{k}": torch.from_numpy(np.array(v)) for k, v in state.items()}
+            torch.save({"epoch": 35, "state_dict": weights}, checkpoint)
     else:
-        checkpoint = save_authors_checkpoint(state, folder / f"{GOLDEN_NAMES[model]}.pth.tar")
+        checkpoint = folder / f"{GOLDEN_NAMES[model]}.pth.tar"
+        if not checkpoint.exists():
+            save_authors_checkpoint(state, checkpoint)
     return Golden(model, meta, npz, state, checkpoint)
 
 
 def golden_fixture(models):
-    """A module-scoped fixture giving a Golden per model of `models` (one test per model)."""
+    """A module-scoped fixture giving a Golden per model of `models` (one test per model). The
+    checkpoint is written once per test session and shared by every module, so that the ONNX
+    export made beside it (and OpenVINO's compiled model) are made once too."""
 
     @pytest.fixture(scope="module", params=list(models))
     def fixture(request, tmp_path_factory) -> Golden:
-        return golden_model(request.param, tmp_path_factory.mktemp(request.param))
+        folder = tmp_path_factory.getbasetemp() / "golden-checkpoints" / request.param
+        folder.mkdir(parents=True, exist_ok=True)
+        return golden_model(request.param, folder)
 
     return fixture

@@ -77,7 +77,8 @@ def test_onnx_runtime_matches_pytorch(golden, tmp_path):
     print(f"{variant}: ONNX Runtime vs PyTorch max abs diff {diffs}")
     seq = sequence()
     trackers = [
-        build_tracker(variant, checkpoint=c, backend=b) for c, b in ((checkpoint, "torch"), (path, "auto"))
+        build_tracker(variant, checkpoint=c, backend=b)
+        for c, b in ((checkpoint, "torch"), (path, "onnxruntime"))
     ]
     assert trackers[1].backend == "onnxruntime"
     for t in trackers:

@@ -81,6 +81,7 @@ def test_multi_tracker_boxes_equal_independent_trackers(family):
     # E.T.Track's convolutions give batch rows up to 3e-5 off batch 1 (float32 kernels chosen per
     # batch size), which its size smoothing carries over frames: 1.0e-4 px measured, 5e-4 allowed
     atol = 5e-4 if model == "ettrack" else 1e-4
+    frames = frames[:9]  # 8 frames: three targets' searches and templates, batched and alone
     for frame in frames[1:]:
         results = multi.track(frame)
         for track_id, single in zip(ids, singles, strict=True):
@@ -120,11 +121,13 @@ def test_batched_windows_equal_one_by_one_and_map_back_like_tracking(family):
         tracker.finish_window(p, out)
         for p, out in zip(plans, tracker.run_batch([p.feeds for p in plans], StageTimer()), strict=True)
     ]
-    for window, (box, score) in zip(windows, batched, strict=True):
+    for i, (window, (box, score)) in enumerate(zip(windows, batched, strict=True)):
         plan = tracker.plan_window(frame, window)
         one_box, one_score = tracker.finish_window(plan, tracker.runner.run(plan.feeds))
         assert score == pytest.approx(one_score, abs=1e-5)
         np.testing.assert_allclose(box, one_box, atol=1e-3)
+        if i not in (0, len(windows) // 2):
+            continue  # the mapping back is one code path: a corner window and a middle one show it
         # the window's box is where a track centred on that window would go
         probe = tracker.spawn()
         probe.initialize(frames[0], BOXES[0])

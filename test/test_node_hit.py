@@ -4,6 +4,8 @@ threshold yields LOST."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from golden import load_variant, save_authors_checkpoint, sequence
@@ -58,6 +60,10 @@ def test_node_runs_hit(start_tracker, tiny_checkpoint, backend, reported):
     detections = t.client.received(t.detection_topic)
     assert len(detections) == len(statuses) and detections[-1].id == response.track_id
     assert 0.0 < statuses[-1].score <= 1.0
+
+    diag = t.diagnostics(timeout=15)  # the CPU thread policy in force, and why (issue 25)
+    assert "idle workers passive" in diag["cpu_threads"] and "GOMP_SPINCOUNT=1000" in diag["cpu_threads"]
+    assert re.match(r"\d+ \((from the affinity|from the cgroup|OMP_NUM_THREADS)", diag["cpu_threads"])
 
     set_threshold(t, 1.0)  # no real confidence reaches 1: every frame is LOST now
     lost = t.send_and_wait(make_image(frames[5], frame_stamp_ns(len(frames))))

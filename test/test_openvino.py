@@ -49,7 +49,8 @@ def test_openvino_f32_gives_pytorchs_outputs_batch_1_and_batched(golden, tmp_pat
 
 
 def test_the_golden_sequence_tracks_alike_through_openvino_and_pytorch(golden):
-    """Boxes equal PyTorch's within the ONNX tolerance of the golden tests (1e-3 px)."""
+    """Boxes equal PyTorch's within the ONNX tolerance of the golden tests (1e-3 px), over the
+    first frames as the ONNX Runtime golden tests compare them."""
     from golden import sequence
 
     seq = sequence()
@@ -57,7 +58,7 @@ def test_the_golden_sequence_tracks_alike_through_openvino_and_pytorch(golden):
     for backend in ("torch", "openvino-f32"):
         tracker = build_tracker(golden.model, golden.checkpoint, backend=backend)
         tracker.initialize(seq["frames"][0], seq["init_box"])
-        boxes[backend] = np.array([tracker.track(f).box for f in seq["frames"][1:]])
+        boxes[backend] = np.array([tracker.track(f).box for f in seq["frames"][1:6]])
     np.testing.assert_allclose(boxes["openvino-f32"], boxes["torch"], atol=1e-3, rtol=0)
 
 

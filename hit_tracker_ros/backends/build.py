@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.cpu import cpu_policy
 from .engine_cache import sha256_file
 from .options import BackendOptions
 from .profiles import Profile, dla_profile
@@ -127,10 +128,11 @@ def _torch_unavailable(network: NetworkSpec, device: str, graphs: bool = True) -
     return unavailable
 
 
-def torch_runner(network: NetworkSpec, device: str = "cpu", fp16: bool = False):
+def torch_runner(network: NetworkSpec, device: str = "cpu", fp16: bool = False, threads: int = 0):
     from .torch_runner import TorchRunner
 
-    return TorchRunner(network.torch_network(), tuple(network.input_shapes), network.outputs, device, fp16)
+    net = network.torch_network()
+    return TorchRunner(net, tuple(network.input_shapes), network.outputs, device, fp16, threads)
 
 
 def graph_capture_feeds(network: NetworkSpec, max_batch: int) -> list[dict[str, np.ndarray]]:
@@ -188,7 +190,8 @@ def _openvino(network: NetworkSpec, options: BackendOptions, device: str, precis
     from .openvino_runner import OpenVinoRunner
 
     path = onnx_for(network, options.max_batch > 1)  # the batching form (E.T.Track), as ONNX Runtime
-    return OpenVinoRunner(path, device, precision, options.cpu_threads, options.engine_cache_dir)
+    policy = cpu_policy(options.cpu_threads, options.cpu_spin)
+    return OpenVinoRunner(path, device, precision, policy.threads, options.engine_cache_dir, policy.spin)
 
 
 def _ort_tensorrt(network: NetworkSpec, options: BackendOptions, precision: str):
@@ -229,6 +232,7 @@ def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candi
     from .tensorrt_runner import tensorrt_unavailable
 
     gpu = options.device if options.device.startswith("cuda") else "cuda"
+    cpu = cpu_policy(options.cpu_threads, options.cpu_spin)
     out: dict[str, Candidate] = {}
     for precision in tensorrt_precisions(options):
         out[f"tensorrt-{precision}"] = Candidate(
@@ -272,12 +276,15 @@ def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candi
         "onnxruntime",
         _ort_provider("CPUExecutionProvider"),
         lambda: OnnxRunner(
-            onnx_for(network, batch_form), ("CPUExecutionProvider",), threads=options.cpu_threads
+            onnx_for(network, batch_form), ("CPUExecutionProvider",), threads=cpu.threads, spin=cpu.spin
         ),
         verify=False,
     )
     out["torch"] = Candidate(
-        "torch", _torch_unavailable(network, "cpu"), lambda: torch_runner(network, "cpu"), verify=False
+        "torch",
+        _torch_unavailable(network, "cpu"),
+        lambda: torch_runner(network, "cpu", threads=cpu.threads),
+        verify=False,
     )
     return out
 
@@ -333,7 +340,7 @@ def build_runner(network: NetworkSpec, backend: str, options: BackendOptions) ->
                 verification={**verification, "accepted": accepted, "min_iou": options.min_verification_iou},
             )
 
-    return select_backend(
+    selection = select_backend(
         chain(network, backend, options),
         lambda: reference_runner(network),
         network.verification_inputs(),
@@ -341,3 +348,6 @@ def build_runner(network: NetworkSpec, backend: str, options: BackendOptions) ->
         options.min_verification_iou,
         record,
     )
+    if getattr(selection.runner, "input_device", None) is None:  # a CPU runtime: say how it runs
+        selection.cpu = cpu_policy(options.cpu_threads, options.cpu_spin).describe()
+    return selection

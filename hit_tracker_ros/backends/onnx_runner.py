@@ -31,7 +31,10 @@ class OnnxRunner:
         provider_options: dict[str, dict] | None = None,
         threads: int = 0,
         max_batch: int = 1 << 16,
+        spin: bool = False,
     ) -> None:
+        """threads: intra-op threads (0: ONNX Runtime's choice); spin: idle workers spin (ONNX
+        Runtime's default) instead of waiting passively (core.cpu)."""
         import onnxruntime as ort
 
         available = ort.get_available_providers()
@@ -42,6 +45,9 @@ class OnnxRunner:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        for pool in ("intra_op", "inter_op"):
+            options.add_session_config_entry(f"session.{pool}.allow_spinning", "1" if spin else "0")
         self._profile_dir = None
         if chosen[0] in GPU_PROVIDERS:
             self._profile_dir = tempfile.mkdtemp(prefix="htr_ort_profile_")

@@ -50,17 +50,21 @@ class OpenVinoRunner:
         precision: str = "",
         threads: int = 0,
         cache_dir: str | Path | None = None,
+        spin: bool = False,
     ) -> None:
         """precision: "" for the device's native precision, or "f32"; threads: 0 for the
-        runtime's choice."""
+        runtime's choice; spin: threads pinned to cores (OpenVINO's default where it pins), else
+        free to move, which a core busy with another process needs."""
         import openvino as ov
 
         core = ov.Core()
         config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
         if precision:
             config["INFERENCE_PRECISION_HINT"] = precision
-        if threads and device == "CPU":
-            config["INFERENCE_NUM_THREADS"] = int(threads)
+        if device == "CPU":
+            if threads:
+                config["INFERENCE_NUM_THREADS"] = int(threads)
+            config["ENABLE_CPU_PINNING"] = bool(spin)
         if cache_dir is not None:
             config["CACHE_DIR"] = str(cache_folder(cache_dir, path))
         self.compiled = core.compile_model(core.read_model(str(path)), device, config)

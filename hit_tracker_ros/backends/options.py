@@ -29,7 +29,18 @@ class BackendOptions:
         metadata={"help": "engine cache: TensorRT, ONNX Runtime's TensorRT EP, OpenVINO's compiled models"},
     )
     cpu_threads: int = field(
-        default=0, metadata={"help": "threads of the CPU backends (ONNX Runtime, OpenVINO); 0: the runtime's"}
+        default=0,
+        metadata={
+            "help": "threads of the CPU backends (PyTorch, ONNX Runtime, OpenVINO); 0: the CPUs this process "
+            "may use (its affinity and its cgroup's CPU quota)"
+        },
+    )
+    cpu_spin: bool = field(
+        default=False,
+        metadata={
+            "help": "let idle CPU worker threads spin (the runtimes' own default; on a machine shared with "
+            "other processes a descheduled worker stalls the rest: false waits passively)"
+        },
     )
     trt_precision: str = field(default="fp16", metadata={"help": "TensorRT engine precision: fp16 or fp32"})
     trt_workspace_mb: int = field(

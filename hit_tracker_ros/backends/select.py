@@ -64,6 +64,7 @@ class Selection:
     verification: dict[str, float] | None = None
     engine: Any = None  # engine_cache.Entry of a TensorRT runner
     timings_ms: dict[str, float] = field(default_factory=dict)  # the raced candidates' times
+    cpu: str = ""  # a CPU runtime's threads and waiting policy, and why (core.cpu)
 
     def report(self) -> str:
         parts = list(self.skipped)
@@ -87,6 +88,8 @@ class Selection:
         if self.engine is not None:
             how = "rebuilt: " + self.engine.reason if self.engine.rebuilt else "cache hit"
             info["engine"] = f"{self.engine.path} ({how})"
+        if self.cpu:
+            info["cpu_threads"] = self.cpu
         if hasattr(self.runner, "loaded_from_cache"):  # OpenVINO's compiled-model cache
             info["compiled_model"] = "loaded from the cache" if self.runner.loaded_from_cache else "compiled"
         return info

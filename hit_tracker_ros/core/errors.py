@@ -1,7 +1,8 @@
 """Errors the user's input causes (a file that is missing or does not load, a model or backend
 name, a checkpoint that does not fit) and how every command-line tool reports them: one line on
 stderr and exit code 2 instead of a traceback, which stays for bugs (HTR_TRACEBACK=1 shows it for
-every error)."""
+every error). The same wrapper sets the CPU thread policy's OpenMP part before the tool loads
+PyTorch (core.cpu)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def cli(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None],
 
     @functools.wraps(main)
     def run(argv: list[str] | None = None) -> int:
+        from .cpu import configure_openmp
+
+        configure_openmp()  # before PyTorch loads: passive OpenMP workers (core.cpu)
         try:
             return main(argv)
         except EXPECTED as exc:

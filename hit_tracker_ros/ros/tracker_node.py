@@ -485,10 +485,13 @@ class TrackerNode(ManagedNode):
         counters = loop.counters if loop is not None else LoopCounters()
         lifecycle = self.lifecycle
         level, summary = DiagnosticStatus.OK, f"{lifecycle}, {self._state_name}"
-        if "refused" in self._backend_info.get("backend_selection", ""):
-            # running, but on a fallback: an accelerated engine failed verification
-            level = DiagnosticStatus.ERROR
-            selection = self._backend_info["backend_selection"]
+        selection = self._backend_info.get("backend_selection", "")
+        refused = [part.split(":")[0] for part in selection.split("; ") if ": refused" in part]
+        if refused:
+            # running, but on a fallback: an accelerated engine failed verification (a GPU one is an
+            # ERROR; OpenVINO's bf16/f16 on a CPU, which falls back to f32 or another runtime, a WARN)
+            gpu = any(not name.startswith("openvino") for name in refused)
+            level = DiagnosticStatus.ERROR if gpu else DiagnosticStatus.WARN
             summary = f"{lifecycle}, {self._state_name} on {self._backend}; {selection}"
         elif lifecycle != "active":
             level = DiagnosticStatus.WARN
