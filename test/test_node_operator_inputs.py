@@ -204,7 +204,9 @@ def test_a_lost_track_is_reacquired_by_a_detection_of_its_label(tracker):
 
 
 def test_clicks_start_tracks_and_clicks_outside_are_refused(tracker):
-    assert set_parameter(tracker, "point_box_size", 40.0)
+    """A click (and an InitTarget with a box of zero size) starts a track on the box of the object
+    under it, not on the point_box_size square (here 100 px around a 40x32 target)."""
+    assert set_parameter(tracker, "point_box_size", 100.0)
     i, _ = frame(tracker)
     x, y, w, h = SCENE.truth(i % len(SCENE))
     click = PointStamped()
@@ -213,8 +215,16 @@ def test_clicks_start_tracks_and_clicks_outside_are_refused(tracker):
     before = int(tracker.diagnostics()["init_accepted"])
     publish(tracker, "init_point", click)
     tracker.client.wait_until(lambda: int(tracker.diagnostics()["init_accepted"]) > before, 10, "click")
-    _, status = frame(tracker)
-    assert status.state == TrackerStatus.TRACKING and status.bbox.size_x == pytest.approx(40, abs=8)
+    j, status = frame(tracker)
+    assert status.state == TrackerStatus.TRACKING
+    assert iou(status_box(status), SCENE.truth(j % len(SCENE))) > 0.6, status_box(status)
+    i, _ = frame(tracker)
+    x, y, w, h = SCENE.truth(i % len(SCENE))
+    answer = tracker.init([x + w / 2, y + h / 2, 0.0, 0.0], frame_stamp_ns(i))
+    assert answer.success and "fitted" in answer.message, answer.message
+    j, status = frame(tracker)
+    assert status.track_id == answer.track_id
+    assert iou(status_box(status), SCENE.truth(j % len(SCENE))) > 0.6, status_box(status)
     click.point.x = 400.0
     publish(tracker, "init_point", click)
     tracker.client.wait_until(

@@ -19,9 +19,10 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 from hit_tracker_ros.msg import TrackerStatus
-from ros_harness import NodeProcess, RemoteTracker, SceneCamera
+from ros_harness import NodeProcess, RemoteTracker, SceneCamera, status_box
 from waiting import until
 
+from hit_tracker_ros.core.boxes import iou
 from hit_tracker_ros.core.stamps import format_stamp
 from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
 
@@ -281,7 +282,22 @@ def test_tap_and_phone_touch(operator, tmp_path):
         tap.pointer_action.move_to(canvas, int(cx), int(cy)).pointer_down().pointer_up()
         tap.perform()
         reply = last_reply(driver)
-        assert reply["ok"] and reply["track_id"], reply
+        assert reply["ok"] and reply["track_id"] and "fitted" in reply["message"], reply
+        # the tap's box is the object's (40x32), not a square around the point
+        status = wait_for(
+            lambda: next(
+                (
+                    s
+                    for s in reversed(operator.tracker.statuses())
+                    if s.track_id == reply["track_id"] and s.state == TrackerStatus.TRACKING
+                ),
+                None,
+            ),
+            10,
+            "the tapped track TRACKING",
+        )
+        truth = operator.camera.truth_of(status.header.stamp.sec * 10**9 + status.header.stamp.nanosec)
+        assert iou(status_box(status), truth) > 0.5, (status_box(status), truth)
         driver.find_element(By.ID, "stop").click()
     finally:
         driver.quit()

@@ -16,6 +16,8 @@ The rules:
 * inits: with one target the last request wins; with several, a request for a target replaces an
   older queued one for the same target, and a new target needs a free place, counting the new
   targets already queued and being applied;
+* points: an init at a point (a tap, a click) gets the box of the object under it, fitted on the
+  decoded frame by core.tap_box (the request's square when nothing fits);
 * catch-up: an init on an older cached frame is tracked through the cached frames after it that
   were already published, so the next published frame continues from the operator's box;
 * stop clears the queued inits and removals; a removal drops that target's queued inits.
@@ -33,12 +35,14 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from .boxes import InvalidBoxError, validate_box
 from .frame_cache import FrameCache
 from .images import ImageDecodeError
 from .session import StepOutcome, idle_outcome
 from .stamp_policy import StampPolicy
 from .stamps import format_stamp
 from .stats import RateMeter, SampleWindow
+from .tap_box import BoxFit, fit_box
 from .targets import TargetLimitError, TargetSet
 from .timing import StageTimer
 from .types import TrackState
@@ -64,6 +68,7 @@ class InitRequest(Generic[M]):
     track_id: str  # the target's id: new, or the one to re-initialize (`existing`)
     reacquire: bool = False  # re-initialize the running (LOST) track `track_id` instead
     existing: bool = False  # `track_id` names a current target (InitTarget with a track_id)
+    point: tuple[float, float] | None = None  # a tap: fit the box to the object there (`box`: fallback)
 
     @property
     def new_target(self) -> bool:
@@ -186,6 +191,12 @@ class TrackingLoop(Generic[M]):
         with self._cond:
             return self._cache.newest() if stamp_ns == 0 else self._cache.find(stamp_ns, tolerance_ns)
 
+    def age_s(self, frame: Frame[M]) -> float:
+        """How much older `frame` is than the newest cached frame, in seconds (camera stamps)."""
+        with self._cond:
+            newest, _ = self._cache.newest()
+        return max(newest - frame.stamp_ns, 0) / 1e9
+
     def submit_init(self, request: InitRequest[M]) -> None:
         """Queue an init (see the rules in the module docstring); TargetLimitError when full."""
         with self._cond:
@@ -302,6 +313,8 @@ class TrackingLoop(Generic[M]):
             return  # the track recovered meanwhile: nothing to re-acquire
         try:
             rgb = self._decode(init.frame.msg)
+            if init.point is not None:
+                init.box = self._fit(rgb, init)
             if init.reacquire:
                 session.reacquire(rgb, init.box, "re-acquired by detector")
             else:
@@ -327,6 +340,18 @@ class TrackingLoop(Generic[M]):
         what = "re-acquired" if init.reacquire else f"tracking '{init.label}' as"
         since = format_stamp(init.frame.stamp_ns)
         self._log("info", f"{what} {init.track_id} from {since} (caught up over {len(catch_up)} frames)")
+
+    def _fit(self, rgb: np.ndarray, init: InitRequest[M]) -> np.ndarray:
+        """The box of the object under the init's point, valid for this tracker (else the square)."""
+        fit = fit_box(rgb, *init.point, fallback_side=float(init.box[2]))
+        box = init.box
+        if fit.fitted:
+            try:
+                box = validate_box(fit.box, (rgb.shape[1], rgb.shape[0]), self.targets.tracker.box_limits)
+            except InvalidBoxError as exc:
+                fit = BoxFit(init.box, False, f"the fitted box does not suit this tracker: {exc}", fit.ms)
+        self._log("info", f"{init.track_id}: box {np.round(box, 1).tolist()} at the point, {fit.how}")
+        return box
 
     def _process(self, frame: Frame[M]) -> None:
         if frame.stamp_ns <= self.last_stamp_ns:  # the stamp policy lets none through; stay safe

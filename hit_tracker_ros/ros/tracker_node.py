@@ -286,9 +286,7 @@ class TrackerNode(ManagedNode):
     def _on_init_point(self, msg: PointStamped) -> None:
         def prepare() -> tuple[bool, str, str]:
             frame, size = self._resolve_frame(msg.header.stamp)
-            side = float(self.param("point_box_size"))
-            box = point_box(float(msg.point.x), float(msg.point.y), side, size)
-            return self._submit_init(frame, size, box, "", new_track_id())
+            return self._submit_point(frame, size, float(msg.point.x), float(msg.point.y), "", new_track_id())
 
         ok, message, _ = self._guarded(prepare)
         if ok:
@@ -316,8 +314,14 @@ class TrackerNode(ManagedNode):
             frame, size = self._resolve_frame(stamp)
             if track_id:
                 self._loop.targets.get(track_id)  # UnknownTargetError (a LookupError) when not tracked
-                return self._submit_init(frame, size, box, label, track_id, existing=True)
-            return self._submit_init(frame, size, box, label, new_track_id())
+            if bbox.size_x == 0 and bbox.size_y == 0:  # a point: the box is fitted to the object there
+                x, y = bbox.center.position.x, bbox.center.position.y
+                return self._submit_point(
+                    frame, size, x, y, label, track_id or new_track_id(), bool(track_id)
+                )
+            return self._submit_init(
+                frame, size, box, label, track_id or new_track_id(), existing=bool(track_id)
+            )
 
         ok, message, track_id = self._guarded(prepare)
         if not ok:
@@ -380,7 +384,38 @@ class TrackerNode(ManagedNode):
         self._loop.submit_init(InitRequest(frame, used, label, track_id, reacquire, existing))
         clipped = "" if np.allclose(used, box) else f" (clipped to {np.round(used, 1).tolist()})"
         what = f"re-acquiring {track_id}" if reacquire else "accepted"
-        return True, f"{what} on the frame stamped {format_stamp(frame.stamp_ns)}{clipped}", track_id
+        return True, f"{what} on {self._which_frame(frame)}{clipped}", track_id
+
+    def _which_frame(self, frame: Frame) -> str:
+        """The frame a request was applied to, as an operator reads it: how old, then the stamp."""
+        age = self._loop.age_s(frame)
+        when = "the newest frame" if age == 0 else f"a frame {age:.2f} s older than the newest"
+        return f"{when} (stamped {format_stamp(frame.stamp_ns)})"
+
+    def _submit_point(
+        self,
+        frame: Frame,
+        size: tuple[int, int],
+        x: float,
+        y: float,
+        label: str,
+        track_id: str,
+        existing=False,
+    ) -> tuple[bool, str, str]:
+        """An init at a point: the loop fits the box to the object under it on the frame (the
+        point_box_size square when nothing fits)."""
+        square = validate_box(
+            point_box(x, y, float(self.param("point_box_size")), size),
+            size,
+            self._loop.targets.tracker.box_limits,
+        )
+        self._loop.submit_init(InitRequest(frame, square, label, track_id, existing=existing, point=(x, y)))
+        return (
+            True,
+            f"accepted the point ({x:.0f}, {y:.0f}) on {self._which_frame(frame)}: "
+            "the box is fitted to the object there",
+            track_id,
+        )
 
     def _on_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if not self._active:

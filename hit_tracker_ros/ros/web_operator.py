@@ -20,13 +20,11 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from hit_tracker_ros.msg import TrackerStatus, TrackerStatusArray
 
-from ..core.boxes import InvalidBoxError, point_box
-from ..core.frame_cache import NO_IMAGE_YET
 from ..core.images import DEFAULT_MAX_IMAGE_PIXELS, ImageDecodeError
 from ..core.stats import RateMeter
 from ..web.requests import InitRequest, PointRequest
 from ..web.server import OperatorServer, Outcome
-from .conversions import bbox_to_xywh, image_size, image_to_rgb, stamp_to_ns
+from .conversions import bbox_to_xywh, image_to_rgb, stamp_to_ns
 from .input_qos import IncompatibleQos, overridable
 from .managed_node import Health, ManagedNode
 from .node_main import spin_node
@@ -41,11 +39,16 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "token", "", "when set, every request that changes state needs it (open the page with ?token=...)"
     ),
+    ParameterSpec(
+        "allowed_origins",
+        "",
+        "other origins whose pages may use this one, comma-separated (a reverse proxy's public "
+        "origin, e.g. https://robot.example.org); the page's own origin is always allowed",
+    ),
     ParameterSpec("tracker", "/hit_tracker", "the tracker node (its init, stop, status and lost_threshold)"),
     ParameterSpec("max_fps", 10.0, "video frames per second sent to the page"),
     ParameterSpec("max_width", 640, "video frames are scaled down to this width"),
     ParameterSpec("jpeg_quality", 80, "JPEG quality of the video, 1..100"),
-    ParameterSpec("tap_box_size", 64.0, "side in pixels of the box around a tapped point"),
     ParameterSpec("init_rate_hz", 2.0, "init requests allowed per second and client (bursts of 5)"),
     ParameterSpec("use_compressed", False, "subscribe to image/compressed instead of image"),
     ParameterSpec("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS, "larger frames are not shown (pixel budget)"),
@@ -78,7 +81,7 @@ class WebOperator(ManagedNode):
 
     # ------------------------------------------------------------------ lifecycle
     def configure(self) -> None:
-        for name in ("max_fps", "tap_box_size", "init_rate_hz"):
+        for name in ("max_fps", "init_rate_hz"):
             if not float(self.param(name)) > 0:
                 raise ValueError(f"{name} must be > 0")
         if not 16 <= int(self.param("max_width")) <= 8192 or not 1 <= int(self.param("jpeg_quality")) <= 100:
@@ -90,6 +93,7 @@ class WebOperator(ManagedNode):
             int(self.param("port")),
             str(self.param("token")),
             float(self.param("init_rate_hz")),
+            allowed_origins=_origins(str(self.param("allowed_origins"))),
         )
         try:
             self._server.start()
@@ -201,16 +205,8 @@ class WebOperator(ManagedNode):
         return _outcome(await self._tracker.init_async(request.box, request.stamp_ns, request.label))
 
     async def point(self, request: PointRequest) -> Outcome:
-        with self._lock:
-            latest = self._latest_image
-        if latest is None:
-            return Outcome(False, f"the tracker has {NO_IMAGE_YET}")
-        try:
-            size = image_size(latest, int(self.param("max_image_pixels")))
-            box = point_box(request.x, request.y, float(self.param("tap_box_size")), size)
-        except (InvalidBoxError, ImageDecodeError) as exc:
-            return Outcome(False, str(exc))
-        return await self.init(InitRequest(request.stamp_ns, tuple(box), "operator"))
+        """A tap: a box of zero size at the point, which the tracker fits to the object there."""
+        return await self.init(InitRequest(request.stamp_ns, (request.x, request.y, 0.0, 0.0), "operator"))
 
     async def remove(self, track_id: str) -> Outcome:
         return _outcome(await self._tracker.remove_async(track_id))
@@ -242,6 +238,11 @@ class WebOperator(ManagedNode):
             **self._incompatible_qos.diagnostics(),
         }
         return Health(level, summary, "web", values)
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    """`allowed_origins`: comma-separated, blanks ignored."""
+    return tuple(origin.strip() for origin in text.split(",") if origin.strip())
 
 
 def _outcome(answer: Answer) -> Outcome:

@@ -1,17 +1,38 @@
 """What protects the robot from the page: the token every state-changing request must carry when
-one is set, and a rate limit on init requests per client."""
+one is set, the origin check that keeps other sites' pages from reading the video or sending
+requests, and a rate limit on init requests per client."""
 
 from __future__ import annotations
 
 import hmac
 import time
+from urllib.parse import urlsplit
 
 
 def token_ok(expected: str, given: str | None) -> bool:
     """No token configured: everything is allowed (the server binds to localhost by default)."""
     if not expected:
         return True
-    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+    if given is None or not given.isascii():  # tokens are ASCII; other header bytes never match
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def origin_ok(origin: str | None, host: str | None, allowed: tuple[str, ...] = ()) -> bool:
+    """Whether a request may come from `origin` (the browser's Origin header): the page's own
+    origin (same host and port as the request), or one of `allowed` (a reverse proxy's public
+    origin). Without an Origin header the client is not a browser page (curl, a script): no other
+    site's page can be reading through it, and the token still guards changes."""
+    if origin is None:
+        return True
+    if origin in allowed:
+        return True
+    try:
+        parsed = urlsplit(origin)
+        netloc = parsed.netloc
+    except ValueError:  # e.g. "http://[::1"
+        return False
+    return parsed.scheme in ("http", "https") and bool(host) and netloc.lower() == host.lower()
 
 
 class RateLimit:

@@ -3,13 +3,35 @@ sends is refused with a clear reason unless every field is there, of the right t
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 
 class RequestError(ValueError):
-    """A malformed request (HTTP 400, with this message)."""
+    """A request the server cannot use: refused with `status` (4xx) and this message."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def decode_json(body: bytes, charset: str | None) -> Any:
+    """The one place a body becomes JSON: every way it can fail (an unknown or wrong charset,
+    invalid JSON, nesting deeper than the parser's stack) is a RequestError, never a server error."""
+    try:
+        text = body.decode(charset or "utf-8")
+    except LookupError:
+        raise RequestError(f"unknown charset '{charset}' (send UTF-8 JSON)", 415) from None
+    except UnicodeDecodeError:
+        raise RequestError(f"the body is not valid {charset or 'UTF-8'} text", 400) from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise RequestError("the JSON is nested too deeply", 400) from None
+    except ValueError:
+        raise RequestError("the request body is not valid JSON", 400) from None
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,8 @@ def parse_init(data: Any) -> InitRequest:
     label = data.get("label", "")
     if not isinstance(label, str) or len(label) > MAX_LABEL:
         raise RequestError(f"'label' must be a string of at most {MAX_LABEL} characters")
+    if not label.isprintable():  # control characters, lone surrogates: nothing a label shows
+        raise RequestError("'label' must be printable text (no control characters)")
     return InitRequest(_stamp(data), values, label)
 
 

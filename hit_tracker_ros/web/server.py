@@ -10,7 +10,10 @@ POST /api/remove {track_id}: stop tracking one target (the others go on)
 POST /api/threshold {value}: the tracker's score threshold (the only parameter the page may set)
 
 Every POST needs the token when one is set (header X-Operator-Token) and a JSON body; init and
-point requests are rate-limited per client. A malformed request gets 400 with the reason, a
+point requests are rate-limited per client. WebSocket upgrades and POSTs from a browser page of
+another origin are refused (403): only the page's own origin and `allowed_origins` (a reverse
+proxy's public origin) may read the video or send requests. A request the server cannot use gets
+a 4xx with the reason (one place turns every parsing failure into a refusal: `_json_body`), a
 tracker's refusal 200 with ok false and the tracker's reason.
 """
 
@@ -27,11 +30,12 @@ from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
-from .guard import RateLimit, token_ok
+from .guard import RateLimit, origin_ok, token_ok
 from .requests import (
     InitRequest,
     PointRequest,
     RequestError,
+    decode_json,
     parse_init,
     parse_point,
     parse_remove,
@@ -42,6 +46,7 @@ STATIC = Path(__file__).with_name("static")
 FRAME_HEADER = struct.Struct("<qII")  # stamp (ns), width, height of the camera image; then JPEG bytes
 TOKEN_HEADER = "X-Operator-Token"
 MAX_BODY = 16 * 1024
+MALFORMED = (400, 413, 415)  # refusals counted as malformed requests
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; style-src 'self'; "
@@ -82,15 +87,24 @@ class OperatorServer:
         token: str = "",
         init_rate: float = 2.0,
         init_burst: int = 5,
+        allowed_origins: tuple[str, ...] = (),
     ) -> None:
         self.backend, self.bind, self.port, self.token = backend, bind, port, token
+        self.allowed_origins = tuple(allowed_origins)
         self.limit = RateLimit(init_rate, init_burst)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
         self._busy: set[web.WebSocketResponse] = set()
-        self.counts = {"requests": 0, "refused_token": 0, "refused_rate": 0, "malformed": 0, "clients": 0}
+        self.counts = {
+            "requests": 0,
+            "refused_token": 0,
+            "refused_origin": 0,
+            "refused_rate": 0,
+            "malformed": 0,
+            "clients": 0,
+        }
 
     # ------------------------------------------------------------------ life
     def start(self) -> None:
@@ -192,7 +206,16 @@ class OperatorServer:
     async def _index(self, request: web.Request) -> web.Response:
         return web.FileResponse(STATIC / "index.html")
 
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+    def _foreign(self, request: web.Request) -> bool:
+        """A browser page of another site (see guard.origin_ok); counted."""
+        if origin_ok(request.headers.get("Origin"), request.host, self.allowed_origins):
+            return False
+        self.counts["refused_origin"] += 1
+        return True
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if self._foreign(request):
+            return _reply(403, False, "this page belongs to another site: open the robot's own page")
         ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=1024)
         await ws.prepare(request)
         self.counts["clients"] += 1
@@ -212,29 +235,29 @@ class OperatorServer:
         self, request: web.Request, act: Callable[[Any], Awaitable[Outcome]], limited: bool
     ) -> web.Response:
         self.counts["requests"] += 1
-        if not token_ok(self.token, request.headers.get(TOKEN_HEADER)):
-            self.counts["refused_token"] += 1
-            return _reply(401, False, f"this robot needs the operator token (header {TOKEN_HEADER})")
-        if request.content_type != "application/json":
-            self.counts["malformed"] += 1
-            return _reply(415, False, "requests are JSON (Content-Type: application/json)")
-        if limited and not self.limit.allow(request.remote or "unknown"):
-            self.counts["refused_rate"] += 1
-            return _reply(429, False, "too many init requests: wait a moment")
         try:
-            body = await request.json()
-        except web.HTTPRequestEntityTooLarge:
-            self.counts["malformed"] += 1
-            return _reply(413, False, f"the request body is larger than {MAX_BODY} bytes")
-        except (ValueError, UnicodeDecodeError):
-            self.counts["malformed"] += 1
-            return _reply(400, False, "the request body is not valid JSON")
-        try:
+            body = await self._admit(request, limited)
             outcome = await act(body)
         except RequestError as exc:
-            self.counts["malformed"] += 1
-            return _reply(400, False, str(exc))
+            if exc.status in MALFORMED:
+                self.counts["malformed"] += 1
+            return _reply(exc.status, False, str(exc))
         return _reply(200, outcome.ok, outcome.message, outcome.track_id)
+
+    async def _admit(self, request: web.Request, limited: bool) -> Any:
+        """The request's JSON body once origin, token, type, rate and body pass; RequestError
+        (a 4xx with the reason, counted) for anything else."""
+        if self._foreign(request):
+            raise RequestError("requests from another site's page are refused", 403)
+        if not token_ok(self.token, request.headers.get(TOKEN_HEADER)):
+            self.counts["refused_token"] += 1
+            raise RequestError(
+                "this page may only watch: open it with the link that has the token (?token=...)", 401
+            )
+        if limited and not self.limit.allow(request.remote or "unknown"):
+            self.counts["refused_rate"] += 1
+            raise RequestError("too many init requests: wait a moment", 429)
+        return await _json_body(request)
 
     async def _init(self, request: web.Request) -> web.Response:
         return await self._guarded(request, lambda body: self.backend.init(parse_init(body)), True)
@@ -252,6 +275,22 @@ class OperatorServer:
         return await self._guarded(
             request, lambda body: self.backend.set_threshold(parse_threshold(body)), False
         )
+
+
+async def _json_body(request: web.Request) -> Any:
+    """The body as JSON, or the RequestError that refuses it: the one place a request is parsed,
+    so every parsing failure of a header or body is a 4xx with the reason by construction."""
+    try:
+        json_type = request.content_type == "application/json"
+        charset = request.charset
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise RequestError(f"the request body is larger than {MAX_BODY} bytes", 413) from None
+    except (ValueError, LookupError, UnicodeError) as exc:  # headers aiohttp cannot parse
+        raise RequestError(f"malformed request headers: {type(exc).__name__}", 400) from None
+    if not json_type:
+        raise RequestError("requests are JSON (Content-Type: application/json)", 415)
+    return decode_json(body, charset)
 
 
 def _reply(status: int, ok: bool, message: str, track_id: str = "") -> web.Response:

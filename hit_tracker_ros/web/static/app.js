@@ -12,11 +12,25 @@ if (token) history.replaceState(null, "", location.pathname);  // keep it out of
 
 let frame = null;            // {bitmap, stamp, width, height} of the newest frame
 let frozen = null;           // the frame shown while the operator drags
-let status = null;           // the primary target's status (header fields)
-let targets = null;          // every target of the newest frame (null: a tracker without ~/statuses)
 let drag = null;             // {x0, y0, x1, y1} in canvas pixels
 let frames = 0;
-const statusTimes = [];
+// The boxes of recent frames by stamp, so the box drawn is the one of the frame shown, whatever
+// the video's lag: every target per frame (~/statuses), or the primary status where a tracker
+// has no ~/statuses.
+const HISTORY = 240;
+const targetHistory = [];    // [{stamp: BigInt, boxes}]
+const statusHistory = [];
+const statusTimes = [];      // arrival times of statuses (ms), for the rate
+let firstStatusAt = null;
+
+// What the server's refusals mean to an operator, where a reply has no words of its own.
+const REFUSALS = {
+  401: "this page may only watch: open it with the link that has the token",
+  403: "this page belongs to another site: open the robot's own page",
+  413: "the request was too large",
+  415: "the robot did not understand the request",
+  429: "too many requests: wait a moment and try again",
+};
 
 function setMessage(text, ok) {
   const m = ui("message");
@@ -29,8 +43,14 @@ async function post(path, body) {
   if (token) headers["X-Operator-Token"] = token;
   try {
     const response = await fetch(path, {method: "POST", headers, body: JSON.stringify(body)});
-    const reply = await response.json();
-    setMessage(reply.message || (reply.ok ? "ok" : "refused"), reply.ok);
+    let reply;
+    try {
+      reply = await response.json();
+    } catch (error) {
+      reply = {ok: false, message: REFUSALS[response.status] || `the robot refused (HTTP ${response.status})`};
+    }
+    const message = reply.message || REFUSALS[response.status] || (reply.ok ? "ok" : "refused");
+    setMessage(reply.ok ? message : `refused: ${message}`, reply.ok);
     document.body.dataset.lastReply = JSON.stringify(reply);
     return reply;
   } catch (error) {
@@ -41,6 +61,24 @@ async function post(path, body) {
 
 function shown() { return frozen || frame; }
 
+function remember(history, stamp, boxes) {
+  const entry = {stamp: BigInt(stamp), boxes};
+  while (history.length && history[history.length - 1].stamp >= entry.stamp) history.pop();  // a reset clock
+  history.push(entry);
+  if (history.length > HISTORY) history.shift();
+}
+
+// The boxes of the frame stamped `stamp`: its own, or those of the newest frame before it (a
+// frame the tracker skipped); none before the first status.
+function boxesOf(stamp) {
+  const history = targetHistory.length ? targetHistory : statusHistory;
+  const s = BigInt(stamp);
+  for (let i = history.length - 1; i >= 0; i--) {
+    if (history[i].stamp <= s) return history[i];
+  }
+  return null;
+}
+
 function draw() {
   const f = shown();
   if (!f) return;
@@ -50,8 +88,9 @@ function draw() {
   }
   ctx.drawImage(f.bitmap, 0, 0);
   const scale = canvas.width / f.width;
-  const boxes = targets || (status && status.state !== "IDLE" ? [status] : []);
-  for (const t of boxes) {
+  const matched = boxesOf(f.stamp);
+  document.body.dataset.boxStamp = matched ? matched.stamp.toString() : "";
+  for (const t of matched ? matched.boxes : []) {
     if (!t.box) continue;
     const [x, y, w, h] = t.box.map((v) => v * scale);
     ctx.lineWidth = Math.max(2, canvas.width / 320);
@@ -75,17 +114,19 @@ function draw() {
 }
 
 function showStatus(s) {
-  status = s;
+  remember(statusHistory, s.stamp_ns, s.state !== "IDLE" && s.box ? [s] : []);
   const now = performance.now();
+  if (firstStatusAt === null) firstStatusAt = now;
   statusTimes.push(now);
   while (statusTimes.length && now - statusTimes[0] > 2000) statusTimes.shift();
   ui("state").textContent = s.state;
   ui("state").className = `badge ${s.state}`;
   ui("track").textContent = s.track_id ? `track ${s.track_id}` : "";
   ui("score").textContent = s.state === "IDLE" ? "" : `score ${s.score.toFixed(2)}`;
-  const fps = statusTimes.length / 2;
-  const latency = Number.isFinite(s.latency_ms) ? `, ${s.latency_ms.toFixed(0)} ms` : "";
-  ui("rate").textContent = `${fps.toFixed(0)} fps${latency}`;
+  // nothing until two seconds of statuses are measured; a latency only while tracking
+  const measured = now - firstStatusAt >= 2000;
+  const latency = s.state !== "IDLE" && s.latency_ms > 0 ? `, ${s.latency_ms.toFixed(0)} ms` : "";
+  ui("rate").textContent = measured ? `${(statusTimes.length / 2).toFixed(0)} fps${latency}` : "";
   if (document.activeElement !== ui("threshold")) {
     ui("threshold").value = s.threshold;
     ui("threshold-value").textContent = Number(s.threshold).toFixed(2);
@@ -94,8 +135,8 @@ function showStatus(s) {
   draw();
 }
 
-function showTargets(list) {
-  targets = list;
+function showTargets(stamp, list) {
+  remember(targetHistory, stamp, list);
   const ul = ui("targets");
   const ids = list.map((t) => t.track_id).join(" ");
   if (ul.dataset.ids !== ids) {  // rebuild only when the set changes (buttons keep their focus)
@@ -125,10 +166,12 @@ function connect() {
     if (typeof event.data === "string") {
       const message = JSON.parse(event.data);
       if (message.type === "status") showStatus(message);
-      if (message.type === "targets") showTargets(message.targets);
+      if (message.type === "targets") showTargets(message.stamp_ns, message.targets);
       if (message.type === "hello") {
         document.body.dataset.tokenRequired = String(message.token_required);
-        if (message.token_required && !token) setMessage("view only: open this page with ?token=… to control", false);
+        if (message.token_required && !token) {
+          setMessage("view only: open the page with the link that has the token to control the tracker", false);
+        }
       }
       return;
     }
