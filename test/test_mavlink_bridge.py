@@ -148,11 +148,23 @@ def test_rectangle_starts_a_track_whose_status_follows_the_target(rig):
 
 
 def test_point_mode_and_stop(rig):
+    _, ack = rig.command(RECT, *rig.rect_of(rig.feeder.newest()))  # a rectangle track first
+    assert ack.result == mav.MAV_RESULT_ACCEPTED
+    sent, _ = rig.command(STOP)
+    rig.gcs.wait("CAMERA_TRACKING_IMAGE_STATUS", sent, lambda m: m.tracking_status == 0)
     x, y, w, h = rig.feeder.newest()
     sent, ack = rig.command(POINT, (x + w / 2) / W, (y + h / 2) / H, 0.06)
     assert ack.result == mav.MAV_RESULT_ACCEPTED
-    status = rig.gcs.wait("CAMERA_TRACKING_IMAGE_STATUS", sent + 0.2, lambda m: m.tracking_status == ACTIVE)
-    assert status.tracking_mode == mav.CAMERA_TRACKING_MODE_POINT
+    statuses = wait_for_statuses(rig, sent, 5, lambda s: s.tracking_status == ACTIVE)
+    modes = {s.tracking_mode for s in statuses}
+    assert modes == {mav.CAMERA_TRACKING_MODE_POINT}, "from the first status on, not the rectangle's mode"
+    # a point without a radius: the tracker fits the box to the target (40x32 px)
+    sent, ack = rig.command(POINT, (x + w / 2) / W, (y + h / 2) / H, 0.0)
+    assert ack.result == mav.MAV_RESULT_ACCEPTED
+    status = wait_for_statuses(rig, sent + 0.3, 1, lambda s: s.tracking_status == ACTIVE)[0]
+    fitted = [status.rec_top_x * W, status.rec_top_y * H]
+    size = ((status.rec_bottom_x - status.rec_top_x) * W, (status.rec_bottom_y - status.rec_top_y) * H)
+    assert size == pytest.approx((w, h), abs=10), (fitted, size)
     sent, ack = rig.command(STOP)
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     idle = rig.gcs.wait("CAMERA_TRACKING_IMAGE_STATUS", sent, lambda m: m.tracking_status == 0)
@@ -187,12 +199,19 @@ def test_a_box_the_tracker_refuses_fails_with_its_reason(rig):
 
 def test_commands_for_others_are_ignored(rig):
     start = time.monotonic()
-    for target in ((2, 100), (1, 101)):
-        rig.gcs.command(RECT, 0.1, 0.1, 0.3, 0.3, target=target)
-    rig.gcs.command(RECT, 0.1, 0.1, 0.3, 0.3, 105)  # another camera of this component's system
+    for target in ((2, 100), (1, 101), (1, 0)):  # the last: a broadcast naming camera 105
+        rig.gcs.command(RECT, 0.1, 0.1, 0.3, 0.3, 105 if target == (1, 0) else 0, target=target)
     # a command for us goes through the same queue after them: its ACK is the first one
     _, probe = rig.command(STOP)
-    assert rig.gcs.messages("COMMAND_ACK", start) == [probe]
+    assert final_acks(rig, start) == [probe]
+    # sent to this component but naming another camera: the sender hears why
+    sent, ack = rig.command(RECT, 0.1, 0.1, 0.3, 0.3, 105)
+    assert ack.result == mav.MAV_RESULT_DENIED and "105" in statustext(rig.gcs, sent)
+
+
+def final_acks(rig, since: float) -> list:
+    """COMMAND_ACKs after `since`, IN_PROGRESS ones left out (a command may get one first)."""
+    return rig.gcs.messages("COMMAND_ACK", since, lambda m: m.result != mav.MAV_RESULT_IN_PROGRESS)
 
 
 def test_message_interval_sets_the_status_rate(rig):
@@ -203,10 +222,18 @@ def test_message_interval_sets_the_status_rate(rig):
         assert ack.result == mav.MAV_RESULT_ACCEPTED
         statuses = wait_for_statuses(rig, sent + 0.3, 8)
         assert low <= rate_hz(rig, statuses) <= high, f"interval {interval_us} us"
+    _, ack = rig.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 275, -0.5)
+    assert ack.result == mav.MAV_RESULT_DENIED, "between -1 and 0 is no interval"
     sent, ack = rig.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 275, -1)
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     time.sleep(1.0)  # time is the behaviour: no status for 20 periods of the default rate
     assert rig.statuses(sent + 0.2) == []
+    # the interval is this client's: a track another client starts streams at the default rate
+    other = (254, 190)
+    sent = rig.gcs.command(RECT, *rig.rect_of(rig.feeder.newest()), source=other)
+    assert rig.gcs.ack(RECT, sent, 15, source=other).result == mav.MAV_RESULT_ACCEPTED
+    statuses = wait_for_statuses(rig, sent + 0.3, 8)
+    assert 12 <= rate_hz(rig, statuses) <= 30, "the other client's track streams"
     _, ack = rig.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 30, 1000)
     assert ack.result == mav.MAV_RESULT_DENIED
     _, ack = rig.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 275, 0)
@@ -283,10 +310,8 @@ def test_a_burst_of_1000_commands_is_answered(rig):
         rig.gcs.command(command, *params)
         if i % 25 == 24:
             time.sleep(0.01)  # time is the behaviour: the loopback socket buffer is the limit
-    rig.tracker.client.wait_until(
-        lambda: len(rig.gcs.messages("COMMAND_ACK", start)) >= 1000, 60, "1000 ACKs"
-    )
-    acks = rig.gcs.messages("COMMAND_ACK", start)
+    rig.tracker.client.wait_until(lambda: len(final_acks(rig, start)) >= 1000, 60, "1000 ACKs")
+    acks = final_acks(rig, start)
     assert len(acks) == 1000
     by_command = {c: [a.result for a in acks if a.command == c] for c, _ in kinds}
     assert set(by_command[mav.MAV_CMD_DO_SET_MODE]) == {mav.MAV_RESULT_UNSUPPORTED}
@@ -294,8 +319,8 @@ def test_a_burst_of_1000_commands_is_answered(rig):
 
 
 def test_fuzzed_commands_are_each_answered(rig):
-    """Random COMMAND_LONGs (any id, any float) addressed to us: one ACK each (except those that
-    name another camera by its id), nothing breaks."""
+    """Random COMMAND_LONGs (any id, any float) addressed to us: one final ACK each (those that
+    name another camera by its id: DENIED), nothing breaks."""
     rng = np.random.default_rng(7)
     specials = [math.nan, math.inf, -math.inf, 0.0, 0.5, 1.0, 275.0, 259.0, -1.0, 3.4e38, 1e-45]
     ours = [RECT, POINT, STOP, 511, 512, 521]
@@ -308,11 +333,9 @@ def test_fuzzed_commands_are_each_answered(rig):
             for _ in range(7)
         ]
         rig.gcs.command(command, *params)
-        camera = {RECT: 4, POINT: 3, STOP: 0}.get(command)
-        other_camera = camera is not None and params[camera] in range(1, 256) and params[camera] != 100
-        sent += 0 if other_camera else 1
-    rig.tracker.client.wait_until(lambda: len(rig.gcs.messages("COMMAND_ACK", start)) >= sent, 60, "ACKs")
-    assert len(rig.gcs.messages("COMMAND_ACK", start)) == sent
+        sent += 1
+    rig.tracker.client.wait_until(lambda: len(final_acks(rig, start)) >= sent, 60, "ACKs")
+    assert len(final_acks(rig, start)) == sent
     _, ack = rig.command(mav.MAV_CMD_REQUEST_MESSAGE, 259)
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     _, ack = rig.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 275, 0)  # the fuzz may have turned it off
@@ -453,3 +476,40 @@ def test_follow_benchmark_cli(tmp_path):
     assert data["command_to_ack_ms"]["median"] > 0 and data["status_to_mavlink_ms"]["matched"] > 5
     assert data["controller"]["rate_hz"] > 0  # its speed is a benchmark figure, not a test
     assert "command -> ACK" in result.stdout
+
+
+def test_routine_requests_are_answered_without_statustext(rig):
+    """What QGC and MAVSDK ask of every camera: an answer each, and no warning in the GCS's log."""
+    start = time.monotonic()
+    for message_id, kind in (
+        (mav.MAVLINK_MSG_ID_CAMERA_SETTINGS, "CAMERA_SETTINGS"),
+        (mav.MAVLINK_MSG_ID_STORAGE_INFORMATION, "STORAGE_INFORMATION"),
+        (mav.MAVLINK_MSG_ID_CAMERA_CAPTURE_STATUS, "CAMERA_CAPTURE_STATUS"),
+    ):
+        sent, ack = rig.command(mav.MAV_CMD_REQUEST_MESSAGE, message_id)
+        assert ack.result == mav.MAV_RESULT_ACCEPTED
+        rig.gcs.wait(kind, sent)
+    _, ack = rig.command(mav.MAV_CMD_REQUEST_MESSAGE, 999)
+    assert ack.result == mav.MAV_RESULT_DENIED
+    sent, ack = rig.command(RECT, math.nan, 0.1, 0.5, 0.5)  # a refusal that does warn: the probe
+    assert ack.result == mav.MAV_RESULT_DENIED and statustext(rig.gcs, sent)
+    texts = rig.gcs.messages("STATUSTEXT", start)
+    assert all(t.get_srcComponent() == 100 and "NaN" in t.text for t in texts), [t.text for t in texts]
+
+
+def test_a_retransmission_never_starts_the_track_twice(rig):
+    before = int(rig.tracker.diagnostics()["init_accepted"])
+    rect = rig.rect_of(rig.feeder.newest())
+    start = rig.gcs.command(RECT, *rect)
+    rig.gcs.command(RECT, *rect, confirmation=1)  # resent while the first is in flight
+    ack = rig.gcs.ack(RECT, start, 15)
+    assert ack.result == mav.MAV_RESULT_ACCEPTED
+    resent = rig.gcs.command(RECT, *rect, confirmation=2)  # the ACK was "lost": resent again
+    assert rig.gcs.ack(RECT, resent, 15).result == mav.MAV_RESULT_ACCEPTED, "the same answer"
+    _, probe = rig.command(mav.MAV_CMD_REQUEST_MESSAGE, 259)  # after everything above
+    finals = [a.result for a in final_acks(rig, start) if a.command == RECT]
+    assert finals == [mav.MAV_RESULT_ACCEPTED] * 2, "the first send and the late resend: the same ACK"
+    in_progress = rig.gcs.messages("COMMAND_ACK", start, lambda m: m.result == mav.MAV_RESULT_IN_PROGRESS)
+    assert in_progress, "the resend while the first ran: IN_PROGRESS"
+    assert int(rig.tracker.diagnostics()["init_accepted"]) == before + 1, "one init for three sends"
+    rig.command(STOP)

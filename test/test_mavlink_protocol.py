@@ -20,6 +20,7 @@ from hit_tracker_ros.mavlink.camera_protocol import (
     TrackView,
     mav,
 )
+from hit_tracker_ros.mavlink.command_queue import CommandQueue
 from hit_tracker_ros.mavlink.link import parse_url
 
 ME = (1, 100)
@@ -32,7 +33,7 @@ def command_long(command: int, *params: float, target=ME):
 
 def interpret(command: int, *params: float):
     return protocol.interpret(
-        Command(command, tuple(float(v) for v in (list(params) + [0] * 7)[:7]), (255, 190)), 0.1
+        Command(command, tuple(float(v) for v in (list(params) + [0] * 7)[:7]), (255, 190))
     )
 
 
@@ -95,7 +96,7 @@ def test_tracks_points_and_stops():
         "radius: width fraction"
     )
     default = interpret(mav.MAV_CMD_CAMERA_TRACK_POINT, 0.5, 0.5, 0.0)
-    assert protocol.pixel_box(default, (640, 480)) == pytest.approx([288, 208, 64, 64]), "point_box_fraction"
+    assert protocol.pixel_box(default, (640, 480)) == [320, 240, 0, 0], "no radius: the tracker fits the box"
     for params in ((math.nan, 0.5, 0), (0.5, 1.2, 0), (0.5, 0.5, -0.1), (0.5, 0.5, math.inf)):
         assert interpret(mav.MAV_CMD_CAMERA_TRACK_POINT, *params).result == mav.MAV_RESULT_DENIED
     assert isinstance(interpret(mav.MAV_CMD_CAMERA_STOP_TRACKING), StopRequest)
@@ -181,10 +182,76 @@ ANY_FLOAT = st.one_of(
     params=st.lists(ANY_FLOAT, min_size=7, max_size=7),
 )
 def test_no_command_can_break_interpretation(command, params):
-    action = protocol.interpret(Command(command, tuple(params), (255, 190)), 0.1)
+    action = protocol.interpret(Command(command, tuple(params), (255, 190)))
     assert isinstance(action, (Reply, TrackRequest, StopRequest, IntervalRequest))
     if isinstance(action, TrackRequest):
         box = protocol.pixel_box(action, (640, 480))
-        assert all(math.isfinite(v) for v in box) and box[2] > 0
+        point = action.mode == mav.CAMERA_TRACKING_MODE_POINT and action.half_width == 0
+        assert all(math.isfinite(v) for v in box) and (box[2] > 0 or point and box[2:] == [0, 0])
     if isinstance(action, Reply) and action.result != mav.MAV_RESULT_ACCEPTED:
         assert action.text or action.result == mav.MAV_RESULT_UNSUPPORTED
+
+
+def test_ground_stations_routine_requests_get_truthful_answers_without_noise():
+    """QGC and MAVSDK ask for settings, storage and capture status: ACCEPTED and a minimal truthful
+    message; a message the camera does not provide is DENIED without a STATUSTEXT."""
+    for message_id, name in (
+        (mav.MAVLINK_MSG_ID_CAMERA_SETTINGS, "camera_settings"),
+        (mav.MAVLINK_MSG_ID_STORAGE_INFORMATION, "storage_information"),
+        (mav.MAVLINK_MSG_ID_CAMERA_CAPTURE_STATUS, "camera_capture_status"),
+    ):
+        reply = interpret(mav.MAV_CMD_REQUEST_MESSAGE, message_id)
+        assert reply == Reply(mav.MAV_RESULT_ACCEPTED, then=name)
+        fields = protocol.requested_fields(name, 1234)
+        getattr(mav, f"MAVLink_{name}_message")(**fields)  # every field the message needs
+    unknown = interpret(mav.MAV_CMD_REQUEST_MESSAGE, 999)
+    assert unknown.result == mav.MAV_RESULT_DENIED and unknown.quiet
+
+
+@pytest.mark.parametrize(
+    ("interval_us", "valid"), [(-1, True), (0, True), (1, True), (-0.5, False), (-2, False)]
+)
+def test_message_intervals_are_minus_one_zero_or_positive(interval_us, valid):
+    reply = interpret(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 275, interval_us)
+    assert isinstance(reply, IntervalRequest) == valid, reply
+
+
+def test_a_command_to_us_for_another_camera_is_denied():
+    to_us = command_long(mav.MAV_CMD_CAMERA_TRACK_RECTANGLE, 0.1, 0.1, 0.3, 0.3, 105)
+    command = protocol.command_of(to_us, *ME)
+    reply = protocol.interpret(command)
+    assert reply.result == mav.MAV_RESULT_DENIED and "105" in reply.text
+    broadcast = command_long(mav.MAV_CMD_CAMERA_TRACK_RECTANGLE, 0.1, 0.1, 0.3, 0.3, 105, target=(1, 0))
+    assert protocol.command_of(broadcast, *ME) is None, "a broadcast for another camera is not ours"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_command_queue_replaces_refuses_stale_and_recognizes_retransmissions():
+    clock = FakeClock()
+    queue = CommandQueue(max_age_s=1.0, clock=clock)
+    a = Command(mav.MAV_CMD_CAMERA_TRACK_RECTANGLE, (0.1, 0.1, 0.3, 0.3, 0, 0, 0), (255, 190))
+    b = Command(mav.MAV_CMD_CAMERA_TRACK_RECTANGLE, (0.2, 0.2, 0.4, 0.4, 0, 0, 0), (255, 190))
+    other = Command(mav.MAV_CMD_CAMERA_STOP_TRACKING, (0,) * 7, (254, 190))
+    assert queue.put(a, "A") == []
+    assert queue.put(other, "S") == []
+    replaced = queue.put(b, "B")
+    assert [q.command for q in replaced] == [a], "the sender's newer track replaces its queued one"
+    clock.t = 0.5
+    item, fresh = queue.take(0.1)
+    assert item.action == "S" and fresh
+    resent = Command(other.command, other.params, other.source, confirmation=1)
+    assert queue.retransmission(resent) == ("in_progress", 0, ""), "running: IN_PROGRESS"
+    queue.done(item, mav.MAV_RESULT_ACCEPTED, "")
+    assert queue.retransmission(resent) == ("result", mav.MAV_RESULT_ACCEPTED, ""), "done: the same ACK"
+    assert queue.retransmission(other) is None, "confirmation 0: a new command"
+    clock.t = 1.5
+    item, fresh = queue.take(0.1)
+    assert item.action == "B" and not fresh, "queued over 1 s: refused when its turn comes"
+    assert queue.take(0.01) is None

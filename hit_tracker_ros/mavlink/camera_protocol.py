@@ -18,6 +18,17 @@ from ..core.boxes import point_box
 
 MSG_CAMERA_INFORMATION = mav.MAVLINK_MSG_ID_CAMERA_INFORMATION
 MSG_TRACKING_STATUS = mav.MAVLINK_MSG_ID_CAMERA_TRACKING_IMAGE_STATUS
+# What REQUEST_MESSAGE may ask for, and the message sent after the ACK. Ground stations ask for
+# the camera's settings, storage and capture status whatever the capability flags say (QGC at
+# connection, MAVSDK every 5 s): they get minimal truthful answers (a video camera, no storage,
+# not capturing), so nothing is refused and nothing is logged.
+REQUESTABLE = {
+    MSG_CAMERA_INFORMATION: "camera_information",
+    MSG_TRACKING_STATUS: "tracking_status",
+    mav.MAVLINK_MSG_ID_CAMERA_SETTINGS: "camera_settings",
+    mav.MAVLINK_MSG_ID_STORAGE_INFORMATION: "storage_information",
+    mav.MAVLINK_MSG_ID_CAMERA_CAPTURE_STATUS: "camera_capture_status",
+}
 CAPABILITIES = mav.CAMERA_CAP_FLAGS_HAS_TRACKING_POINT | mav.CAMERA_CAP_FLAGS_HAS_TRACKING_RECTANGLE
 STATUSTEXT_CHUNK = 50  # characters per STATUSTEXT (longer texts are sent in chunks with an id)
 
@@ -36,6 +47,8 @@ class Command:
     command: int
     params: tuple[float, ...]  # param1..param7 (COMMAND_INT: x and y as floats)
     source: tuple[int, int]  # (system, component) to answer to
+    confirmation: int = 0  # > 0: a retransmission of the same command
+    other_camera: int = 0  # addressed to this component but naming another camera id (0: none)
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,7 @@ class Reply:
     result: int
     text: str = ""
     then: str = ""
+    quiet: bool = False  # no STATUSTEXT: a routine refusal clients expect (an unknown message id)
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,12 @@ def command_of(msg: Any, system_id: int, component_id: int) -> Command | None:
     if camera_param is not None:
         camera = command.params[camera_param]
         if _valid_camera_id(camera) and camera not in (0, component_id):
-            return None  # for another camera of that system
+            if msg.target_component != component_id:
+                return None  # broadcast, for another camera of that system
+            # sent to us by component id, but for another camera: the sender must hear no
+            return Command(command.command, command.params, command.source, other_camera=int(camera))
+    if kind == "COMMAND_LONG" and msg.confirmation:
+        return Command(command.command, command.params, command.source, int(msg.confirmation))
     return command
 
 
@@ -98,11 +117,11 @@ def _valid_camera_id(value: float) -> bool:
     return math.isfinite(value) and value == int(value) and 0 <= value <= 255
 
 
-def interpret(
-    command: Command, point_box_fraction: float
-) -> Reply | TrackRequest | StopRequest | IntervalRequest:
+def interpret(command: Command) -> Reply | TrackRequest | StopRequest | IntervalRequest:
     """What a command asks; a Reply when it can be answered without the tracker."""
     p = command.params
+    if command.other_camera:
+        return Reply(mav.MAV_RESULT_DENIED, f"camera id {command.other_camera} is not this camera")
     camera_param = _CAMERA_ID_PARAM.get(command.command)
     if camera_param is not None and not (math.isnan(p[camera_param]) or _valid_camera_id(p[camera_param])):
         return Reply(mav.MAV_RESULT_DENIED, f"invalid target camera id {p[camera_param]:g}")
@@ -121,15 +140,15 @@ def interpret(
             return Reply(mav.MAV_RESULT_DENIED, "track point: NaN or infinite parameter")
         if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 and 0.0 <= radius <= 1.0):
             return Reply(mav.MAV_RESULT_DENIED, "track point: point and radius must lie in [0, 1]")
-        half = radius if radius > 0 else point_box_fraction / 2.0  # no radius: the node's default
-        return TrackRequest(mav.CAMERA_TRACKING_MODE_POINT, point=(x, y), half_width=half)
+        # no radius: the tracker fits the box to the object under the point (core.tap_box)
+        return TrackRequest(mav.CAMERA_TRACKING_MODE_POINT, point=(x, y), half_width=radius)
     if command.command == mav.MAV_CMD_CAMERA_STOP_TRACKING:
         return StopRequest()
     if command.command == mav.MAV_CMD_REQUEST_MESSAGE:
-        wanted = {MSG_CAMERA_INFORMATION: "camera_information", MSG_TRACKING_STATUS: "tracking_status"}
-        message = wanted.get(int(p[0])) if math.isfinite(p[0]) else None
+        message = REQUESTABLE.get(int(p[0])) if math.isfinite(p[0]) else None
         if message is None:
-            return Reply(mav.MAV_RESULT_DENIED, f"message {p[0]:g} is not provided by this camera")
+            text = f"message {p[0]:g} is not provided by this camera"
+            return Reply(mav.MAV_RESULT_DENIED, text, quiet=True)
         return Reply(mav.MAV_RESULT_ACCEPTED, then=message)
     if command.command == mav.MAV_CMD_REQUEST_CAMERA_INFORMATION:  # superseded, still sent by GCSs
         if p[0] == 1:
@@ -141,7 +160,7 @@ def interpret(
         if not math.isfinite(p[0]) or int(p[0]) != MSG_TRACKING_STATUS:
             return Reply(mav.MAV_RESULT_DENIED, "only CAMERA_TRACKING_IMAGE_STATUS intervals can be set")
         interval_us = p[1]
-        if not math.isfinite(interval_us) or interval_us < -1:
+        if not math.isfinite(interval_us) or not (interval_us in (-1, 0) or interval_us > 0):
             return Reply(mav.MAV_RESULT_DENIED, "message interval must be -1, 0 or a positive number of us")
         return IntervalRequest(
             None if interval_us == 0 else (0.0 if interval_us == -1 else interval_us / 1e6)
@@ -150,11 +169,14 @@ def interpret(
 
 
 def pixel_box(request: TrackRequest, image_size: tuple[int, int]) -> list[float]:
-    """[x, y, w, h] in pixels; a point's box is square in pixels."""
+    """[x, y, w, h] in pixels; a point's box is square in pixels, and a point without a radius a
+    box of zero size at the point (InitTarget's request to fit the box to the object there)."""
     width, height = image_size
     if request.mode == mav.CAMERA_TRACKING_MODE_POINT:
         # a point on the far edge (1.0, allowed by the protocol) is the last pixel
         x, y = min(request.point[0] * width, width - 1), min(request.point[1] * height, height - 1)
+        if request.half_width == 0:
+            return [x, y, 0.0, 0.0]
         return point_box(x, y, 2 * request.half_width * width, image_size).tolist()
     x1, y1, x2, y2 = request.rect
     return [x1 * width, y1 * height, (x2 - x1) * width, (y2 - y1) * height]
@@ -223,3 +245,34 @@ def fixed_bytes(text: str, size: int) -> list[int]:
     """A uint8_t[size] field (vendor and model names): zero-padded UTF-8."""
     data = text.encode("utf-8")[:size]
     return list(data) + [0] * (size - len(data))
+
+
+def requested_fields(message: str, time_boot_ms: int) -> dict[str, Any]:
+    """The minimal truthful answers to REQUEST_MESSAGE for what the camera has no use for: a
+    video camera (settings unknown), no storage, nothing being captured."""
+    if message == "camera_settings":
+        return dict(
+            time_boot_ms=time_boot_ms, mode_id=mav.CAMERA_MODE_VIDEO, zoomLevel=math.nan, focusLevel=math.nan
+        )
+    if message == "storage_information":
+        return dict(
+            time_boot_ms=time_boot_ms,
+            storage_id=0,
+            storage_count=0,
+            status=mav.STORAGE_STATUS_NOT_SUPPORTED,
+            total_capacity=0.0,
+            used_capacity=0.0,
+            available_capacity=0.0,
+            read_speed=0.0,
+            write_speed=0.0,
+        )
+    if message == "camera_capture_status":
+        return dict(
+            time_boot_ms=time_boot_ms,
+            image_status=0,
+            video_status=0,
+            image_interval=0.0,
+            recording_time_ms=0,
+            available_capacity=0.0,
+        )
+    raise ValueError(f"no minimal answer for {message}")

@@ -38,6 +38,7 @@ class GroundStation:
         self.target = (target_system, target_component)
         self.received: list[tuple[float, Any]] = []
         self._cond = threading.Condition()
+        self._send_lock = threading.Lock()
         self._running = True
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -62,14 +63,29 @@ class GroundStation:
 
     def heartbeat(self) -> None:
         """Announce ourselves (a udpin: camera learns where to send from this)."""
-        self.conn.mav.heartbeat_send(mav.MAV_TYPE_GCS, mav.MAV_AUTOPILOT_INVALID, 0, 0, mav.MAV_STATE_ACTIVE)
+        with self._send_lock:
+            self.conn.mav.heartbeat_send(
+                mav.MAV_TYPE_GCS, mav.MAV_AUTOPILOT_INVALID, 0, 0, mav.MAV_STATE_ACTIVE
+            )
 
-    def command(self, command: int, *params: float, target: tuple[int, int] | None = None) -> float:
-        """Send COMMAND_LONG; returns the send time (time.monotonic())."""
+    def command(
+        self,
+        command: int,
+        *params: float,
+        target: tuple[int, int] | None = None,
+        confirmation: int = 0,
+        source: tuple[int, int] | None = None,
+    ) -> float:
+        """Send COMMAND_LONG (`confirmation` > 0: a retransmission; `source`: as another client
+        of this link); returns the send time (time.monotonic())."""
         p = list(params) + [0.0] * (7 - len(params))
         system, component = target or self.target
-        sent = time.monotonic()
-        self.conn.mav.command_long_send(system, component, command, 0, *p)
+        with self._send_lock:
+            mav_out = self.conn.mav
+            mav_out.srcSystem, mav_out.srcComponent = source or (GCS_SYSTEM, GCS_COMPONENT)
+            sent = time.monotonic()
+            mav_out.command_long_send(system, component, command, confirmation, *p)
+            mav_out.srcSystem, mav_out.srcComponent = GCS_SYSTEM, GCS_COMPONENT
         return sent
 
     def messages(self, kind: str, since: float = 0.0, where: Callable[[Any], bool] = lambda m: True) -> list:
@@ -95,8 +111,19 @@ class GroundStation:
                     raise TimeoutError(f"no {kind} within {timeout:g} s")
                 self._cond.wait(remaining)
 
-    def ack(self, command: int, since: float, timeout: float = 10.0) -> Any:
-        return self.wait("COMMAND_ACK", since, lambda m: m.command == command, timeout)
+    def ack(
+        self, command: int, since: float, timeout: float = 10.0, source: tuple[int, int] | None = None
+    ) -> Any:
+        """The final COMMAND_ACK of `command` (not IN_PROGRESS) after `since`, to `source`."""
+        to = source or (GCS_SYSTEM, GCS_COMPONENT)
+        return self.wait(
+            "COMMAND_ACK",
+            since,
+            lambda m: m.command == command
+            and m.result != mav.MAV_RESULT_IN_PROGRESS
+            and (m.target_system, m.target_component) == to,
+            timeout,
+        )
 
     def reason(self, since: float, timeout: float = 1.0) -> str:
         """The STATUSTEXT sent after `since` (MAVLink 2 chunks joined), or '' if none comes."""
@@ -114,8 +141,8 @@ class GroundStation:
         """The MAVLink command protocol as a GCS runs it: resend until an ACK arrives (a UDP
         datagram can be lost). Returns (time of the first send, ACK)."""
         first = None
-        for _ in range(attempts):
-            sent = self.command(command, *params)
+        for attempt in range(attempts):
+            sent = self.command(command, *params, confirmation=attempt)
             first = first or sent
             try:
                 return first, self.ack(command, sent, timeout)

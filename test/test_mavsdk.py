@@ -1,0 +1,110 @@
+"""MAVSDK as a second, independent client of the MAVLink bridge (its own C++ MAVLink core inside
+the `mavsdk` wheel; nothing downloaded at run time), over UDP loopback against the real bridge and
+tracker nodes: discovery of the camera, rectangle, point, stop, and swapped corners DENIED."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+from hit_tracker_ros.msg import TrackerStatus
+from ros_harness import NodeProcess, RemoteTracker, SceneCamera, status_box
+from waiting import until
+
+from hit_tracker_ros.core.boxes import iou
+from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
+
+mavsdk = pytest.importorskip("mavsdk")
+from mavsdk.plugins.camera.camera import Camera, CameraError, CameraResult  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+SCENE = SyntheticScene(SceneConfig(n_frames=240))
+W, H = SCENE.config.width, SCENE.config.height
+CAMERA_COMPONENT = 100
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stamp_of(status: TrackerStatus) -> int:
+    return status.header.stamp.sec * 10**9 + status.header.stamp.nanosec
+
+
+def test_mavsdk_discovers_the_camera_and_tracks(client, tmp_path):
+    ns = f"/sdk{uuid.uuid4().hex[:6]}"
+    port = free_port()
+    tracker = RemoteTracker(NodeProcess(ns, {"image_qos_reliability": "reliable"}, tmp_path), client)
+    bridge = NodeProcess(
+        ns,
+        {"mavlink_url": f"udpout:127.0.0.1:{port}", "tracker": f"{ns}/hit_tracker"},
+        tmp_path,
+        "mavlink_bridge",
+        "mavlink_bridge",
+    )
+    feed = SceneCamera(client, f"{ns}/image", SCENE)
+    sdk = mavsdk.Mavsdk(mavsdk.Configuration.create_with_component_type(mavsdk.ComponentType.GROUND_STATION))
+    try:
+        assert sdk.add_any_connection(f"udpin://127.0.0.1:{port}") == mavsdk.ConnectionResult.SUCCESS
+        system = until(lambda: next((s for s in sdk.get_systems() if s.has_camera()), None), 30, "a camera")
+        camera = Camera(system)
+        until(
+            lambda: any(c.component_id == CAMERA_COMPONENT for c in camera.camera_list().cameras),
+            30,
+            "the camera in MAVSDK's camera list",
+        )
+
+        def tracking_on_target():
+            newest = max((stamp_of(s) for s in tracker.statuses()), default=0)
+
+            def good():
+                for s in tracker.statuses():
+                    if s.state == TrackerStatus.TRACKING and stamp_of(s) > newest:
+                        if iou(status_box(s), feed.truth_of(stamp_of(s))) > 0.5:
+                            return s
+                return None
+
+            return until(good, 20, "a TRACKING status on the target")
+
+        def accepted(call) -> None:
+            """Retried while the tracker has no image yet (the bridge answers TEMPORARILY_REJECTED,
+            which MAVSDK reports as DENIED or BUSY), as an operator would."""
+            until(lambda: _succeeds(call), 30, "the command accepted")
+
+        accepted(lambda: camera.track_rectangle(CAMERA_COMPONENT, *_rect(feed.newest())))
+        tracking_on_target()
+        x, y, w, h = feed.newest()
+        camera.track_point(CAMERA_COMPONENT, (x + w / 2) / W, (y + h / 2) / H, 0.0)
+        tracking_on_target()
+        camera.track_stop(CAMERA_COMPONENT)
+        until(lambda: tracker.statuses()[-1].state == TrackerStatus.IDLE, 10, "IDLE after stop")
+        with pytest.raises(CameraError) as refused:
+            camera.track_rectangle(CAMERA_COMPONENT, 0.6, 0.1, 0.2, 0.5)  # swapped corners
+        assert refused.value.result == CameraResult.DENIED
+        assert bridge.alive() and tracker.node.alive()
+    finally:
+        sdk.destroy()
+        feed.stop()
+        logs = bridge.log() + tracker.node.log()
+        bridge.stop()
+        tracker.node.stop()
+    assert "Traceback" not in logs, logs
+
+
+def _rect(box) -> tuple[float, float, float, float]:
+    x, y, w, h = box
+    return x / W, y / H, (x + w) / W, (y + h) / H
+
+
+def _succeeds(call) -> bool:
+    try:
+        call()
+    except CameraError as exc:
+        if exc.result in (CameraResult.BUSY, CameraResult.DENIED, CameraResult.TIMEOUT):
+            return False
+        raise
+    return True
