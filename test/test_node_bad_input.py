@@ -83,7 +83,7 @@ def test_zero_size_image(tracker):
         ((math.nan, 10, 20, 20), 0.0, "NaN or infinite"),
         ((10, 10, math.inf, 20), 0.0, "NaN or infinite"),
         ((10, 10, -20, 20), 0.0, "must be positive"),
-        ((10, 10, 0, 0), 0.0, "must be positive"),
+        ((10, 10, 0, 5), 0.0, "must be positive"),  # zero width and height: a point (fitted)
         ((10, 10, 20, 20), 0.3, "rotated boxes are not supported"),
         ((1000, 900, 30, 30), 0.0, "outside"),
         ((-50, -50, 20, 20), 0.0, "outside"),

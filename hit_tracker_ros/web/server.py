@@ -119,15 +119,19 @@ class OperatorServer:
                 self._loop.run_until_complete(self._start())
             except BaseException as exc:  # noqa: BLE001 - reported to start()
                 failure.append(exc)
+                self._loop.close()
                 ready.set()
                 return
             ready.set()
-            self._loop.run_forever()
+            loop = self._loop
+            loop.run_forever()
+            loop.close()  # here, not at garbage collection (at exit its self-pipe may be gone)
 
         self._thread = threading.Thread(target=serve, name="web_operator", daemon=True)
         self._thread.start()
         ready.wait()
         if failure:
+            self._loop = None  # closed; stop() has nothing to do
             raise failure[0]
 
     async def _start(self) -> None:
