@@ -296,6 +296,9 @@ class MavlinkBridge(ManagedNode):
             stamp_ns, size = frame
             self._pending_mode = action.mode  # statuses of the new track before its id is known
             response = self._tracker.init(protocol.pixel_box(action, size), stamp_ns, "mavlink")
+            if response.success:
+                self._modes[response.track_id] = action.mode
+            self._pending_mode = None  # tracks started elsewhere are not ours to name
         if not response.success and response.message.startswith("the tracker ("):
             return mav.MAV_RESULT_TEMPORARILY_REJECTED, response.message  # not reachable, no answer
         if response.success:
@@ -303,7 +306,6 @@ class MavlinkBridge(ManagedNode):
                 with self._lock:  # active from now on, even before its first status arrives
                     self._was_active = True
                     self._active_until = time.monotonic() + STREAM_TAIL_S
-                self._modes[response.track_id] = action.mode
                 while len(self._modes) > 64:
                     self._modes.pop(next(iter(self._modes)))
             return mav.MAV_RESULT_ACCEPTED, ""
