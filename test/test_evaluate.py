@@ -123,3 +123,49 @@ def test_bag_with_ground_truth_file(tmp_path):
     )
     report = json.loads((out / "report.json").read_text())
     assert report["trackers"]["csrt"]["overall"]["precision_20"] == 1.0
+
+
+def otb_args(root: Path, out: Path, *extra: str) -> list[str]:
+    return ["--dataset", "otb", str(root), "--tracker", "csrt", "--out", str(out), "--no-progress", *extra]
+
+
+def test_an_unreadable_image_fails_its_sequence_only(tmp_path, capsys):
+    """One corrupt JPEG ends one (tracker, sequence) pair with its reason, in the log and the
+    report; the other sequence is scored; with a process pool and in-process alike."""
+    roots = fake_datasets(tmp_path, n=10)
+    (roots["otb"] / "Seq1" / "img" / "0004.jpg").write_bytes(b"not a jpeg")
+    for jobs in ("1", "2"):
+        out = tmp_path / f"eval{jobs}"
+        assert evaluate_main(otb_args(roots["otb"], out, "--jobs", jobs)) == 1, "a pair is missing: exit 1"
+        report = json.loads((out / "report.json").read_text())
+        assert set(report["trackers"]["csrt"]["per_sequence"]) == {"Seq0"}
+        (missing,) = report["missing"]
+        assert (
+            missing["sequence"] == "Seq1"
+            and "cannot read" in missing["reason"]
+            and "0004.jpg" in missing["reason"]
+        )
+        assert "cannot read" in (out / "report.md").read_text().split("## Missing")[1]
+        assert "csrt on Seq1 failed: OSError: cannot read" in capsys.readouterr().err
+
+
+def test_a_restarted_run_keeps_what_was_done(tmp_path, capsys):
+    """Interrupted after one pair (here: a run over the first sequence, and a pair whose boxes were
+    written but not marked done): the restart runs only the rest and keeps the finished pair."""
+    roots = fake_datasets(tmp_path, n=10)
+    out = tmp_path / "eval"
+    assert evaluate_main(otb_args(roots["otb"], out, "--max-sequences", "1")) == 0
+    done = out / "results" / "csrt" / "Seq0.json"
+    stamp = done.stat().st_mtime_ns
+    (out / "results" / "csrt" / "Seq1.txt").write_text("1,2,3\n")  # cut off before it was marked done
+    capsys.readouterr()
+    assert evaluate_main(otb_args(roots["otb"], out, "--jobs", "2")) == 0
+    log = capsys.readouterr().err
+    assert (
+        "1 of 2 (tracker, sequence) pairs to run (1 done before, kept), executor: a pool of 2 processes"
+        in log
+    )
+    assert done.stat().st_mtime_ns == stamp, "the finished pair was not recomputed"
+    assert np.loadtxt(out / "results" / "csrt" / "Seq1.txt", delimiter=",").shape == (10, 4)
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["trackers"]["csrt"]["per_sequence"]) == {"Seq0", "Seq1"} and report["missing"] == []

@@ -9,6 +9,12 @@ Writes OUT/results/<tracker>/<sequence>.txt (boxes, one line per frame), OUT/rep
 OUT/report.json (per-sequence and overall AUC, precision@20px, normalized precision@0.2, FPS) and
 OUT/success.png, OUT/precision.png, OUT/norm_precision.png (all trackers in each plot). Metrics:
 hit_tracker_ros.tools.metrics.
+
+Every finished (tracker, sequence) pair is stored as it completes (tools.eval_store): run the same
+command again after an interruption and only the pairs not done yet run. A pair that fails (an
+unreadable image, a corrupt bag, a tracker error, a worker process that died) is logged with its
+reason, does not stop the others, and is listed in the report as missing with that reason; the
+exit code is then 1. The log names the executor used.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +32,7 @@ import numpy as np
 from ..core.errors import cli
 from . import metrics
 from .datasets import Sequence, bag_sequence, load_dataset
+from .eval_store import ResultStore
 from .progress import Progress
 
 
@@ -74,48 +81,101 @@ def run_sequence(spec: TrackerSpec, seq: Sequence) -> tuple[np.ndarray, float]:
     return pred, tracked / seconds if seconds > 0 else float("nan")
 
 
-def _task(args: tuple[TrackerSpec, Sequence]) -> tuple[str, str, np.ndarray, float]:
+Outcome = tuple[str, str, "np.ndarray | None", float, str]  # tracker, sequence, boxes, fps, error
+
+
+def _task(args: tuple[TrackerSpec, Sequence]) -> Outcome:
+    """One pair; an error becomes the outcome's reason (the other pairs go on)."""
     spec, seq = args
-    pred, fps = run_sequence(spec, seq)
-    return spec.name, seq.name, pred, fps
+    try:
+        pred, fps = run_sequence(spec, seq)
+    except Exception as exc:  # noqa: BLE001 - reported per pair, never the end of the run
+        return spec.name, seq.name, None, float("nan"), f"{type(exc).__name__}: {exc}"
+    return spec.name, seq.name, pred, fps, ""
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def evaluate(
-    sequences: list[Sequence], specs: list[TrackerSpec], out: Path, jobs: int = 1, progress: bool = True
+    sequences: list[Sequence],
+    specs: list[TrackerSpec],
+    out: Path,
+    jobs: int = 1,
+    progress: bool = True,
+    log=_log,
 ) -> dict:
-    """Run every tracker on every sequence (in `jobs` processes), score, write results and report."""
-    tasks = [(spec, seq) for spec in specs for seq in sequences]
-    results: dict[str, dict[str, tuple[np.ndarray, float]]] = {spec.name: {} for spec in specs}
+    """Run every tracker on every sequence not done yet (in `jobs` processes), store each pair as it
+    finishes, then score everything stored and write the report and plots."""
+    store = ResultStore(out)
+    pairs = [(spec, seq) for spec in specs for seq in sequences]
+    tasks = [(spec, seq) for spec, seq in pairs if not store.done(spec.name, seq.name)]
+    executor = f"a pool of {jobs} processes" if jobs > 1 else "this process"
+    log(
+        f"evaluate: {len(tasks)} of {len(pairs)} (tracker, sequence) pairs to run "
+        f"({len(pairs) - len(tasks)} done before, kept), executor: {executor}"
+    )
+
+    def finished(outcome: Outcome) -> None:
+        tracker, sequence, boxes, fps, error = outcome
+        if error:
+            store.fail(tracker, sequence, error)
+            log(f"evaluate: {tracker} on {sequence} failed: {error}")
+        else:
+            store.save(tracker, sequence, boxes, fps)
+
     bar = Progress(len(tasks), label="sequences", enabled=progress)
-    if jobs > 1:
+    if jobs > 1 and tasks:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for n, (tracker, seq, pred, fps) in enumerate(pool.map(_task, tasks), start=1):
-                results[tracker][seq] = (pred, fps)
+            futures = {pool.submit(_task, task): task for task in tasks}
+            for n, future in enumerate(as_completed(futures), start=1):
+                spec, seq = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # noqa: BLE001 - the worker died (killed, out of memory)
+                    outcome = (spec.name, seq.name, None, float("nan"), f"worker process died: {exc!r}")
+                finished(outcome)
                 bar.update(n)
     else:
         for n, task in enumerate(tasks, start=1):
-            tracker, seq, pred, fps = _task(task)
-            results[tracker][seq] = (pred, fps)
+            finished(_task(task))
             bar.update(n)
     bar.close()
+    results = {
+        spec.name: {s.name: store.load(spec.name, s.name) for s in sequences if store.done(spec.name, s.name)}
+        for spec in specs
+    }
+    failures = store.failures()
+    missing = [
+        {"tracker": spec.name, "sequence": seq.name, "reason": failures.get((spec.name, seq.name), "not run")}
+        for spec, seq in pairs
+        if not store.done(spec.name, seq.name)
+    ]
     report = score(sequences, results)
-    write_outputs(out, sequences, results, report)
+    report["missing"] = missing
+    write_outputs(out, report)
     return report
 
 
 def score(sequences: list[Sequence], results: dict) -> dict:
+    """Metrics per tracker over the sequences it has results for (the others are in "missing")."""
     report: dict = {"sequences": [s.name for s in sequences], "trackers": {}}
     for tracker, per_seq in results.items():
         curves = {
-            s.name: metrics.sequence_curves(per_seq[s.name][0], s.ground_truth, s.visible) for s in sequences
+            s.name: metrics.sequence_curves(per_seq[s.name][0], s.ground_truth, s.visible)
+            for s in sequences
+            if s.name in per_seq
         }
+        if not curves:
+            continue
         overall = metrics.dataset_scores(list(curves.values()))
         report["trackers"][tracker] = {
             "overall": {
                 "auc": overall.auc,
                 "precision_20": overall.precision_20,
                 "norm_precision_20": overall.norm_precision_20,
-                "fps_mean": float(np.nanmean([per_seq[s.name][1] for s in sequences])),
+                "fps_mean": _mean([per_seq[name][1] for name in curves]),
                 "success_curve": overall.success.tolist(),
                 "precision_curve": overall.precision.tolist(),
                 "norm_precision_curve": overall.norm_precision.tolist(),
@@ -135,12 +195,13 @@ def score(sequences: list[Sequence], results: dict) -> dict:
     return report
 
 
-def write_outputs(out: Path, sequences: list[Sequence], results: dict, report: dict) -> None:
-    for tracker, per_seq in results.items():
-        folder = out / "results" / tracker
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, (pred, _) in per_seq.items():
-            np.savetxt(folder / f"{name}.txt", pred, fmt="%.3f", delimiter=",")
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def write_outputs(out: Path, report: dict) -> None:
+    """The report and plots (the boxes are in the result store already)."""
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "report.md").write_text(markdown(report))
     plot(report, out)
@@ -165,11 +226,22 @@ def markdown(report: dict) -> str:
     for seq in report["sequences"]:
         cells = []
         for t in trackers:
-            s = report["trackers"][t]["per_sequence"][seq]
+            s = report["trackers"][t]["per_sequence"].get(seq)
             cells.append(
                 f"{100 * s['auc']:.1f} / {100 * s['precision_20']:.1f} / {100 * s['norm_precision_20']:.1f}"
+                if s
+                else "missing"
             )
         lines.append(f"| {seq} | " + " | ".join(cells) + " |")
+    if report.get("missing"):
+        lines += [
+            "",
+            "## Missing (not in the scores above)",
+            "",
+            "| tracker | sequence | why |",
+            "| --- | --- | --- |",
+        ]
+        lines += [f"| {m['tracker']} | {m['sequence']} | {m['reason']} |" for m in report["missing"]]
     return "\n".join(lines) + "\n"
 
 
@@ -253,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     report = evaluate(sequences, args.tracker, args.out, args.jobs, not args.no_progress)
     print(markdown(report).split("## Per sequence")[0].strip())
     print(f"\nwritten: {args.out / 'report.md'}, report.json, success.png, precision.png, norm_precision.png")
-    return 0
+    for m in report["missing"]:
+        print(f"missing: {m['tracker']} on {m['sequence']}: {m['reason']}")
+    return 1 if report["missing"] else 0
 
 
 if __name__ == "__main__":
