@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
 from hit_tracker_ros.tools.bags import write_image_bag
@@ -169,3 +170,43 @@ def test_a_restarted_run_keeps_what_was_done(tmp_path, capsys):
     assert np.loadtxt(out / "results" / "csrt" / "Seq1.txt", delimiter=",").shape == (10, 4)
     report = json.loads((out / "report.json").read_text())
     assert set(report["trackers"]["csrt"]["per_sequence"]) == {"Seq0", "Seq1"} and report["missing"] == []
+
+
+def test_lost_statistics_count_episodes_and_wrong_lost():
+    from hit_tracker_ros.tools.metrics import lost_statistics
+
+    gt = np.tile([10.0, 10.0, 20.0, 20.0], (10, 1))
+    pred = gt.copy()
+    pred[6:8] = [200, 200, 20, 20]  # off the target while LOST in frames 6-7: LOST was right
+    lost = np.zeros(10, dtype=bool)
+    lost[[0, 2, 3, 6, 7, 8]] = True  # frame 0 is the initialization: not counted
+    stats = lost_statistics(lost, pred, gt, start=0)
+    assert (stats.frames, stats.lost_frames, stats.episodes, stats.longest) == (9, 5, 2, 3)
+    assert stats.wrong_lost_frames == 3, "frames 2, 3 and 8: LOST with the box on the target"
+    assert stats.wrong_fraction == pytest.approx(0.6) and stats.lost_fraction == pytest.approx(5 / 9)
+
+
+def test_the_report_has_lost_statistics(tmp_path):
+    roots = fake_datasets(tmp_path, n=10)
+    out = tmp_path / "eval"
+    assert evaluate_main(otb_args(roots["otb"], out)) == 0
+    overall = json.loads((out / "report.json").read_text())["trackers"]["csrt"]["overall"]
+    assert {
+        "lost_fraction",
+        "lost_episodes",
+        "lost_mean_length",
+        "lost_longest",
+        "lost_wrong_fraction",
+    } <= set(overall)
+    assert "LOST episodes (mean, longest)" in (out / "report.md").read_text()
+
+
+def test_results_of_another_tracker_under_the_same_name_are_not_resumed(tmp_path):
+    from hit_tracker_ros.core.errors import InputError
+    from hit_tracker_ros.tools.eval_store import ResultStore
+
+    store = ResultStore(tmp_path)
+    store.claim("hit_tiny", {"model": "hit_tiny", "checkpoint": ["a.pth", 1, 2], "backend": "auto"})
+    store.claim("hit_tiny", {"model": "hit_tiny", "checkpoint": ["a.pth", 1, 2], "backend": "auto"})
+    with pytest.raises(InputError, match="another --out"):
+        store.claim("hit_tiny", {"model": "hit_tiny", "checkpoint": ["b.pth", 1, 2], "backend": "auto"})

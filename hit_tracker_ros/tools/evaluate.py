@@ -53,18 +53,40 @@ class TrackerSpec:
             parts[2] if len(parts) > 2 else "auto",
         )
 
+    def identity(self) -> dict:
+        """What makes results comparable: the model, the checkpoint file (path, size, mtime), the
+        backend."""
+        checkpoint = None
+        if self.checkpoint:
+            path = Path(self.checkpoint)
+            stat = path.stat() if path.exists() else None
+            checkpoint = [
+                str(path.resolve()),
+                stat.st_size if stat else None,
+                stat.st_mtime_ns if stat else None,
+            ]
+        return {"model": self.model, "checkpoint": checkpoint, "backend": self.backend}
+
     @property
     def name(self) -> str:
         return self.model if self.backend == "auto" else f"{self.model}-{self.backend}"
 
 
-def run_sequence(spec: TrackerSpec, seq: Sequence) -> tuple[np.ndarray, float]:
-    """Track `seq` from its first valid ground-truth box; (N, 4) predictions, FPS."""
+def first_valid(gt: np.ndarray) -> int:
+    """The first frame with a valid ground-truth box: the tracker is initialized there."""
+    return int(np.argmax(np.all(np.isfinite(gt), axis=1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)))
+
+
+def run_sequence(spec: TrackerSpec, seq: Sequence) -> tuple[np.ndarray, float, list[int]]:
+    """Track `seq` from its first valid ground-truth box; (N, 4) predictions, FPS, and the frames
+    the tracker reported LOST."""
     from ..core.registry import build_tracker
+    from ..core.types import TrackState
 
     tracker = build_tracker(spec.model, checkpoint=spec.checkpoint, backend=spec.backend)
     gt = seq.ground_truth
-    start_index = int(np.argmax(np.all(np.isfinite(gt), axis=1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)))
+    start_index = first_valid(gt)
+    lost: list[int] = []
     pred = np.zeros((seq.frame_count, 4))
     pred[: start_index + 1] = gt[start_index]
     seconds = 0.0
@@ -75,23 +97,27 @@ def run_sequence(spec: TrackerSpec, seq: Sequence) -> tuple[np.ndarray, float]:
             tracker.initialize(frame, gt[start_index])
             continue
         t0 = time.perf_counter()
-        pred[i] = tracker.track(frame).box
+        result = tracker.track(frame)
         seconds += time.perf_counter() - t0
+        pred[i] = result.box
+        if result.state == TrackState.LOST:
+            lost.append(i)
     tracked = seq.frame_count - start_index - 1
-    return pred, tracked / seconds if seconds > 0 else float("nan")
+    return pred, tracked / seconds if seconds > 0 else float("nan"), lost
 
 
-Outcome = tuple[str, str, "np.ndarray | None", float, str]  # tracker, sequence, boxes, fps, error
+# tracker, sequence, boxes, fps, LOST frames, error
+Outcome = tuple[str, str, "np.ndarray | None", float, list, str]
 
 
 def _task(args: tuple[TrackerSpec, Sequence]) -> Outcome:
     """One pair; an error becomes the outcome's reason (the other pairs go on)."""
     spec, seq = args
     try:
-        pred, fps = run_sequence(spec, seq)
+        pred, fps, lost = run_sequence(spec, seq)
     except Exception as exc:  # noqa: BLE001 - reported per pair, never the end of the run
-        return spec.name, seq.name, None, float("nan"), f"{type(exc).__name__}: {exc}"
-    return spec.name, seq.name, pred, fps, ""
+        return spec.name, seq.name, None, float("nan"), [], f"{type(exc).__name__}: {exc}"
+    return spec.name, seq.name, pred, fps, lost, ""
 
 
 def _log(text: str) -> None:
@@ -109,6 +135,8 @@ def evaluate(
     """Run every tracker on every sequence not done yet (in `jobs` processes), store each pair as it
     finishes, then score everything stored and write the report and plots."""
     store = ResultStore(out)
+    for spec in specs:
+        store.claim(spec.name, spec.identity())
     pairs = [(spec, seq) for spec in specs for seq in sequences]
     tasks = [(spec, seq) for spec, seq in pairs if not store.done(spec.name, seq.name)]
     executor = f"a pool of {jobs} processes" if jobs > 1 else "this process"
@@ -118,12 +146,12 @@ def evaluate(
     )
 
     def finished(outcome: Outcome) -> None:
-        tracker, sequence, boxes, fps, error = outcome
+        tracker, sequence, boxes, fps, lost, error = outcome
         if error:
             store.fail(tracker, sequence, error)
             log(f"evaluate: {tracker} on {sequence} failed: {error}")
         else:
-            store.save(tracker, sequence, boxes, fps)
+            store.save(tracker, sequence, boxes, fps, lost)
 
     bar = Progress(len(tasks), label="sequences", enabled=progress)
     if jobs > 1 and tasks:
@@ -134,7 +162,7 @@ def evaluate(
                 try:
                     outcome = future.result()
                 except Exception as exc:  # noqa: BLE001 - the worker died (killed, out of memory)
-                    outcome = (spec.name, seq.name, None, float("nan"), f"worker process died: {exc!r}")
+                    outcome = (spec.name, seq.name, None, float("nan"), [], f"worker process died: {exc!r}")
                 finished(outcome)
                 bar.update(n)
     else:
@@ -170,6 +198,7 @@ def score(sequences: list[Sequence], results: dict) -> dict:
         if not curves:
             continue
         overall = metrics.dataset_scores(list(curves.values()))
+        lost = {s.name: _lost(s, per_seq[s.name]) for s in sequences if s.name in per_seq}
         report["trackers"][tracker] = {
             "overall": {
                 "auc": overall.auc,
@@ -179,6 +208,7 @@ def score(sequences: list[Sequence], results: dict) -> dict:
                 "success_curve": overall.success.tolist(),
                 "precision_curve": overall.precision.tolist(),
                 "norm_precision_curve": overall.norm_precision.tolist(),
+                **_lost_summary(list(lost.values())),
             },
             "per_sequence": {
                 name: {
@@ -188,11 +218,34 @@ def score(sequences: list[Sequence], results: dict) -> dict:
                     "mean_iou": c.mean_iou,
                     "valid_frames": c.valid_frames,
                     "fps": per_seq[name][1],
+                    **_lost_summary([lost[name]]),
                 }
                 for name, c in curves.items()
             },
         }
     return report
+
+
+def _lost(seq: Sequence, result: tuple) -> metrics.LostStatistics:
+    boxes, _, lost_frames = result
+    flags = np.zeros(len(boxes), dtype=bool)
+    flags[[i for i in lost_frames if i < len(boxes)]] = True
+    gt = seq.ground_truth[: len(boxes)]
+    return metrics.lost_statistics(flags, boxes, gt, first_valid(gt))
+
+
+def _lost_summary(stats: list[metrics.LostStatistics]) -> dict:
+    """LOST over sequences: share of tracked frames, episodes and their mean and longest length,
+    and the share of LOST frames that were wrong (the box still on the target)."""
+    frames, lost = sum(s.frames for s in stats), sum(s.lost_frames for s in stats)
+    episodes, wrong = sum(s.episodes for s in stats), sum(s.wrong_lost_frames for s in stats)
+    return {
+        "lost_fraction": lost / frames if frames else 0.0,
+        "lost_episodes": episodes,
+        "lost_mean_length": lost / episodes if episodes else 0.0,
+        "lost_longest": max((s.longest for s in stats), default=0),
+        "lost_wrong_fraction": wrong / lost if lost else float("nan"),
+    }
 
 
 def _mean(values: list[float]) -> float:
@@ -211,15 +264,26 @@ def markdown(report: dict) -> str:
     lines = [
         "# OPE report",
         "",
-        "| tracker | AUC | precision@20px | norm. precision@0.2 | FPS |",
-        "| --- | --- | --- | --- | --- |",
+        "| tracker | AUC | precision@20px | norm. precision@0.2 | FPS | LOST | LOST episodes (mean, longest) "
+        "| LOST wrong |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for tracker, r in report["trackers"].items():
         o = r["overall"]
+        wrong = o["lost_wrong_fraction"]
         lines.append(
             f"| {tracker} | {100 * o['auc']:.1f} | {100 * o['precision_20']:.1f} | "
-            f"{100 * o['norm_precision_20']:.1f} | {o['fps_mean']:.1f} |"
+            f"{100 * o['norm_precision_20']:.1f} | {o['fps_mean']:.1f} | {100 * o['lost_fraction']:.1f} % | "
+            f"{o['lost_episodes']} ({o['lost_mean_length']:.1f}, {o['lost_longest']}) | "
+            + ("-" if not np.isfinite(wrong) else f"{100 * wrong:.0f} %")
+            + " |"
         )
+    lines += [
+        "",
+        "LOST: share of the tracked frames the tracker reported LOST; episodes: runs of LOST frames",
+        "(mean and longest length in frames); LOST wrong: share of LOST frames whose box still had",
+        "IoU > 0.5 with the ground truth (the tracker gave up on a target it was following).",
+    ]
     lines += ["", "## Per sequence (AUC / precision@20px / norm. precision@0.2)", ""]
     trackers = list(report["trackers"])
     lines += ["| sequence | " + " | ".join(trackers) + " |", "| --- |" + " --- |" * len(trackers)]

@@ -122,3 +122,41 @@ def dataset_scores(curves: list[SequenceCurves]) -> Scores:
         precision,
         norm,
     )
+
+
+@dataclass(frozen=True)
+class LostStatistics:
+    """How a tracker's LOST state behaved on a sequence: how often and how long it was LOST, and
+    how often LOST was wrong (the box still on the target: IoU > 0.5 with valid ground truth)."""
+
+    frames: int  # frames tracked (after the first)
+    lost_frames: int
+    episodes: int  # runs of consecutive LOST frames
+    longest: int  # frames in the longest run
+    wrong_lost_frames: int  # LOST frames whose box overlaps the truth by IoU > 0.5
+
+    @property
+    def lost_fraction(self) -> float:
+        return self.lost_frames / self.frames if self.frames else 0.0
+
+    @property
+    def wrong_fraction(self) -> float:
+        """Share of the LOST frames that were wrong (nan when it was never LOST)."""
+        return self.wrong_lost_frames / self.lost_frames if self.lost_frames else float("nan")
+
+
+def lost_statistics(lost: np.ndarray, pred: np.ndarray, gt: np.ndarray, start: int) -> LostStatistics:
+    """`lost`: per frame, whether the tracker reported LOST; frames up to `start` (the
+    initialization) do not count."""
+    lost = np.asarray(lost, dtype=bool)[start + 1 :]
+    overlap = iou_pixel(pred[start + 1 :], gt[start + 1 :])
+    valid = np.all(np.isfinite(gt[start + 1 :]), axis=1) & (gt[start + 1 :, 2] > 0) & (gt[start + 1 :, 3] > 0)
+    edges = np.diff(np.concatenate([[0], lost.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return LostStatistics(
+        frames=int(lost.size),
+        lost_frames=int(lost.sum()),
+        episodes=int(starts.size),
+        longest=int((ends - starts).max()) if starts.size else 0,
+        wrong_lost_frames=int(np.sum(lost & valid & (overlap > 0.5))),
+    )

@@ -120,6 +120,10 @@ def _offline_part(scene: SyntheticScene, stamps: list[int], out: Path) -> None:
         ]
     )
     print("[demo] one-pass evaluation (python -m hit_tracker_ros.tools.evaluate):")
+    if (out / "eval").exists():  # a fresh evaluation each time, not the last run's stored pairs
+        import shutil
+
+        shutil.rmtree(out / "eval")
     evaluate_main(
         [
             "--bag",
