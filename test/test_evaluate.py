@@ -210,3 +210,26 @@ def test_results_of_another_tracker_under_the_same_name_are_not_resumed(tmp_path
     store.claim("hit_tiny", {"model": "hit_tiny", "checkpoint": ["a.pth", 1, 2], "backend": "auto"})
     with pytest.raises(InputError, match="another --out"):
         store.claim("hit_tiny", {"model": "hit_tiny", "checkpoint": ["b.pth", 1, 2], "backend": "auto"})
+
+
+def test_many_bags_with_sidecar_ground_truth_and_a_corrupt_one(tmp_path, capsys):
+    """A folder of flight bags, ground truth beside each (BAG.gt.txt): every bag is a row of the
+    report; a corrupt bag is reported with its reason and the others are scored."""
+    flights = tmp_path / "flights"
+    flights.mkdir()
+    for k in range(2):
+        scene = SyntheticScene(SceneConfig(n_frames=120, seed=k + 3, occlusion_frames=(0, 0)))
+        bag = write_image_bag(
+            flights / f"flight{k}", [scene.frame(i) for i in range(8)], [10**18 + i * 10**7 for i in range(8)]
+        )
+        np.savetxt(flights / f"{bag.name}.gt.txt", [scene.truth(i) for i in range(8)], delimiter=",")
+    (flights / "broken.mcap").write_bytes(b"\x89MCAP0\r\n" + b"garbage" * 10)
+    out = tmp_path / "eval"
+    args = ["--bag", str(flights), "--topic", "/camera/image_raw", "--tracker", "csrt", "--out", str(out)]
+    assert evaluate_main([*args, "--no-progress"]) == 1
+    report = json.loads((out / "report.json").read_text())
+    scored = set(report["trackers"]["csrt"]["per_sequence"])
+    assert scored == {"flight0_camera_image_raw", "flight1_camera_image_raw"}
+    (missing,) = report["missing"]
+    assert missing["sequence"].startswith("broken.mcap") and missing["reason"]
+    assert "broken.mcap skipped" in capsys.readouterr().err

@@ -138,5 +138,48 @@ def bag_sequence(
         gt = np.array([by_stamp.get(s, [np.nan] * 4) for s in stamps], dtype=np.float64)
     else:
         raise ValueError("a bag sequence needs ground truth: a file or a topic")
-    name = f"{Path(bag).name}{topic.replace('/', '_')}"
-    return Sequence(name, gt[: len(images)], images=images)
+    return Sequence(bag_sequence_name(bag, topic), gt[: len(images)], images=images)
+
+
+def bag_sequence_name(bag: str | Path, topic: str) -> str:
+    """A bag's sequence name in results and reports: the bag's name and the topic."""
+    return f"{Path(bag).name}{topic.replace('/', '_')}"
+
+
+BAG_SUFFIXES = (".mcap", ".db3")
+
+
+def is_bag(path: Path) -> bool:
+    """A rosbag2 folder (with metadata.yaml) or a single storage file."""
+    return (path.is_dir() and (path / "metadata.yaml").exists()) or (
+        path.is_file() and path.suffix in BAG_SUFFIXES
+    )
+
+
+def find_bags(items: list[str]) -> list[Path]:
+    """Bags from the command line: a bag, a folder holding bags, or a glob; in order, once each."""
+    import glob
+
+    found: list[Path] = []
+    for item in items:
+        matches = (
+            [Path(m) for m in sorted(glob.glob(item))] if any(c in item for c in "*?[") else [Path(item)]
+        )
+        for path in matches:
+            if is_bag(path):
+                found.append(path)
+            elif path.is_dir():
+                found += [p for p in sorted(path.iterdir()) if is_bag(p)]
+            elif not path.exists():
+                raise FileNotFoundError(f"no bag at {path}")
+    if not found:
+        raise ValueError(f"no bag found in {', '.join(items)}")
+    return list(dict.fromkeys(found))
+
+
+def sidecar_ground_truth(bag: Path) -> Path | None:
+    """The ground-truth file kept beside a bag: BAG.gt.txt, or groundtruth.txt inside its folder."""
+    for candidate in (bag.with_name(bag.name + ".gt.txt"), bag / "groundtruth.txt"):
+        if candidate.is_file():
+            return candidate
+    return None

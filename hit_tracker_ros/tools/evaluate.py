@@ -31,7 +31,14 @@ import numpy as np
 
 from ..core.errors import cli
 from . import metrics
-from .datasets import Sequence, bag_sequence, load_dataset
+from .datasets import (
+    Sequence,
+    bag_sequence,
+    bag_sequence_name,
+    find_bags,
+    load_dataset,
+    sidecar_ground_truth,
+)
 from .eval_store import ResultStore
 from .progress import Progress
 
@@ -131,6 +138,7 @@ def evaluate(
     jobs: int = 1,
     progress: bool = True,
     log=_log,
+    unreadable: dict[str, str] | None = None,
 ) -> dict:
     """Run every tracker on every sequence not done yet (in `jobs` processes), store each pair as it
     finishes, then score everything stored and write the report and plots."""
@@ -179,6 +187,11 @@ def evaluate(
         {"tracker": spec.name, "sequence": seq.name, "reason": failures.get((spec.name, seq.name), "not run")}
         for spec, seq in pairs
         if not store.done(spec.name, seq.name)
+    ]
+    missing += [
+        {"tracker": spec.name, "sequence": name, "reason": reason}
+        for spec in specs
+        for name, reason in (unreadable or {}).items()
     ]
     report = score(sequences, results)
     report["missing"] = missing
@@ -360,7 +373,10 @@ def main(argv: list[str] | None = None) -> int:
         "--dataset", nargs=2, metavar=("LAYOUT", "ROOT"), help="otb|lasot|got10k and its folder"
     )
     parser.add_argument(
-        "--bag", type=Path, help="evaluate on a bag instead (with --topic and --gt/--gt-topic)"
+        "--bag",
+        action="append",
+        help="evaluate on bags instead: a bag, a folder of bags or a glob, repeatable (with --topic, "
+        "and --gt-topic, --gt for one bag, or a BAG.gt.txt beside each bag)",
     )
     parser.add_argument("--topic", default=None)
     parser.add_argument("--gt", type=Path, default=None)
@@ -379,14 +395,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.dataset is None) == (args.bag is None):
         parser.error("give --dataset LAYOUT ROOT or --bag BAG")
+    unreadable: dict[str, str] = {}
     if args.bag is not None:
         if not args.topic:
             parser.error("--bag needs --topic")
-        sequences = [bag_sequence(args.bag, args.topic, args.gt, args.gt_topic)]
+        bags = find_bags(args.bag)
+        if args.gt is not None and len(bags) > 1:
+            parser.error(
+                "--gt names one file: with several bags keep BAG.gt.txt beside each, or use --gt-topic"
+            )
+        sequences = []
+        for bag in bags[: args.max_sequences]:
+            gt = args.gt or (None if args.gt_topic else sidecar_ground_truth(bag))
+            try:
+                if gt is None and args.gt_topic is None:
+                    raise FileNotFoundError(f"no ground truth: {bag.name}.gt.txt beside it, or --gt-topic")
+                sequences.append(bag_sequence(bag, args.topic, gt, args.gt_topic))
+            except Exception as exc:  # noqa: BLE001 - one unreadable bag must not end the run
+                name = bag_sequence_name(bag, args.topic)
+                unreadable[name] = f"{type(exc).__name__}: {exc}"
+                print(f"evaluate: bag {bag} skipped: {unreadable[name]}", file=sys.stderr)
     else:
         sequences = load_dataset(*args.dataset)[: args.max_sequences]
     args.out.mkdir(parents=True, exist_ok=True)
-    report = evaluate(sequences, args.tracker, args.out, args.jobs, not args.no_progress)
+    report = evaluate(
+        sequences, args.tracker, args.out, args.jobs, not args.no_progress, unreadable=unreadable
+    )
     print(markdown(report).split("## Per sequence")[0].strip())
     print(f"\nwritten: {args.out / 'report.md'}, report.json, success.png, precision.png, norm_precision.png")
     for m in report["missing"]:
