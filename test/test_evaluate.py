@@ -233,3 +233,13 @@ def test_many_bags_with_sidecar_ground_truth_and_a_corrupt_one(tmp_path, capsys)
     (missing,) = report["missing"]
     assert missing["sequence"].startswith("broken.mcap") and missing["reason"]
     assert "broken.mcap skipped" in capsys.readouterr().err
+
+
+def test_parameter_variants_are_trackers_of_one_report(tmp_path):
+    roots = fake_datasets(tmp_path, n=10)
+    out = tmp_path / "eval"
+    assert evaluate_main(otb_args(roots["otb"], out, "--variant", "score_threshold=0.2,0.9")) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["trackers"]) == {"csrt@score_threshold=0.2", "csrt@score_threshold=0.9"}
+    low, high = (report["trackers"][f"csrt@score_threshold={t}"]["overall"] for t in ("0.2", "0.9"))
+    assert low["lost_fraction"] <= high["lost_fraction"], "a higher LOST threshold is LOST as often or more"

@@ -24,7 +24,7 @@ import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +45,13 @@ from .progress import Progress
 
 @dataclass(frozen=True)
 class TrackerSpec:
-    """MODEL[:CHECKPOINT[:BACKEND]] as given on the command line."""
+    """MODEL[:CHECKPOINT[:BACKEND]] as given on the command line, with tracker options of a
+    variant (--variant, e.g. score_threshold, the LOST threshold)."""
 
     model: str
     checkpoint: str | None = None
     backend: str = "auto"
+    options: tuple[tuple[str, float | str], ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> TrackerSpec:
@@ -72,11 +74,34 @@ class TrackerSpec:
                 stat.st_size if stat else None,
                 stat.st_mtime_ns if stat else None,
             ]
-        return {"model": self.model, "checkpoint": checkpoint, "backend": self.backend}
+        return {
+            "model": self.model,
+            "checkpoint": checkpoint,
+            "backend": self.backend,
+            "options": [list(kv) for kv in self.options],
+        }
 
     @property
     def name(self) -> str:
-        return self.model if self.backend == "auto" else f"{self.model}-{self.backend}"
+        name = self.model if self.backend == "auto" else f"{self.model}-{self.backend}"
+        return name + "".join(
+            f"@{key}={value:g}" if isinstance(value, float) else f"@{key}={value}"
+            for key, value in self.options
+        )
+
+    def variants(self, variant: str) -> list[TrackerSpec]:
+        """One spec per value of `variant` ("key=v1,v2,..."); ValueError for a malformed one."""
+        key, _, values = variant.partition("=")
+        if not key or not values:
+            raise ValueError(f"--variant needs KEY=V1,V2,... (got '{variant}')")
+        return [replace(self, options=(*self.options, (key, _value(v)))) for v in values.split(",")]
+
+
+def _value(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def first_valid(gt: np.ndarray) -> int:
@@ -90,7 +115,9 @@ def run_sequence(spec: TrackerSpec, seq: Sequence) -> tuple[np.ndarray, float, l
     from ..core.registry import build_tracker
     from ..core.types import TrackState
 
-    tracker = build_tracker(spec.model, checkpoint=spec.checkpoint, backend=spec.backend)
+    tracker = build_tracker(
+        spec.model, checkpoint=spec.checkpoint, backend=spec.backend, **dict(spec.options)
+    )
     gt = seq.ground_truth
     start_index = first_valid(gt)
     lost: list[int] = []
@@ -388,11 +415,20 @@ def main(argv: list[str] | None = None) -> int:
         type=TrackerSpec.parse,
         help="MODEL[:CHECKPOINT[:BACKEND]], repeatable",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="KEY=V1,V2,...: every tracker once per value of this tracker option (e.g. "
+        "score_threshold=0.2,0.3, the LOST threshold); repeatable (all combinations)",
+    )
     parser.add_argument("--max-sequences", type=int, default=None)
     parser.add_argument("--jobs", type=int, default=1, help="sequences run in this many processes")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    for variant in args.variant:
+        args.tracker = [v for spec in args.tracker for v in spec.variants(variant)]
     if (args.dataset is None) == (args.bag is None):
         parser.error("give --dataset LAYOUT ROOT or --bag BAG")
     unreadable: dict[str, str] = {}
