@@ -243,3 +243,4 @@ def test_parameter_variants_are_trackers_of_one_report(tmp_path):
     assert set(report["trackers"]) == {"csrt@score_threshold=0.2", "csrt@score_threshold=0.9"}
     low, high = (report["trackers"][f"csrt@score_threshold={t}"]["overall"] for t in ("0.2", "0.9"))
     assert low["lost_fraction"] <= high["lost_fraction"], "a higher LOST threshold is LOST as often or more"
+    assert "**Comparison.** Most accurate:" in (out / "report.md").read_text()

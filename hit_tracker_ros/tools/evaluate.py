@@ -318,6 +318,7 @@ def markdown(report: dict) -> str:
             + ("-" if not np.isfinite(wrong) else f"{100 * wrong:.0f} %")
             + " |"
         )
+    lines += ["", *comparison(report)]
     lines += [
         "",
         "LOST: share of the tracked frames the tracker reported LOST; episodes: runs of LOST frames",
@@ -347,6 +348,29 @@ def markdown(report: dict) -> str:
         ]
         lines += [f"| {m['tracker']} | {m['sequence']} | {m['reason']} |" for m in report["missing"]]
     return "\n".join(lines) + "\n"
+
+
+def comparison(report: dict) -> list[str]:
+    """The lines a team reads to pick a tracker: the most accurate, the fastest, and the one whose
+    LOST state was least often wrong, with the others' distance to each."""
+    trackers = {name: r["overall"] for name, r in report["trackers"].items()}
+    if len(trackers) < 2:
+        return []
+    best = max(trackers, key=lambda t: trackers[t]["auc"])
+    fastest = max(trackers, key=lambda t: np.nan_to_num(trackers[t]["fps_mean"], nan=-1.0))
+    lines = [
+        "**Comparison.** "
+        f"Most accurate: {best} (AUC {100 * trackers[best]['auc']:.1f}). "
+        f"Fastest: {fastest} ({trackers[fastest]['fps_mean']:.1f} FPS, "
+        f"AUC {100 * trackers[fastest]['auc']:.1f})."
+    ]
+    judged = {
+        t: o["lost_wrong_fraction"] for t, o in trackers.items() if np.isfinite(o["lost_wrong_fraction"])
+    }
+    if judged:
+        honest = min(judged, key=judged.get)
+        lines[0] += f" LOST least often wrong: {honest} ({100 * judged[honest]:.0f} % of its LOST frames)."
+    return lines
 
 
 def plot(report: dict, out: Path) -> None:
