@@ -26,3 +26,17 @@ def frame_stamp_ns(i: int) -> int:
 def status_box(status: TrackerStatus) -> np.ndarray:
     """[x, y, w, h] of a TrackerStatus."""
     return bbox_to_xywh(status.bbox)
+
+
+def box_at_tracker(camera: SceneCamera, tracker: RemoteTracker) -> np.ndarray:
+    """The truth box of the newest frame the tracker has reported on: what a command without a
+    stamp (MAVLink's) is applied to, give or take a frame. The newest frame published can be many
+    frames ahead of it on a loaded machine, and a box from it can miss the target."""
+    statuses = tracker.statuses()
+    if not statuses:
+        return camera.newest()
+    status = statuses[-1]
+    try:
+        return camera.truth_of(status.header.stamp.sec * 10**9 + status.header.stamp.nanosec)
+    except KeyError:  # a status of a frame before this camera's
+        return camera.newest()

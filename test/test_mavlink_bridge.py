@@ -16,7 +16,7 @@ import uuid
 import numpy as np
 import pytest
 from lifecycle_msgs.msg import Transition
-from ros_harness import NodeProcess, RemoteTracker, SceneCamera
+from ros_harness import NodeProcess, RemoteTracker, SceneCamera, box_at_tracker
 
 from hit_tracker_ros.core.boxes import iou
 from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
@@ -25,7 +25,9 @@ from hit_tracker_ros.mavlink.ground_station import GroundStation
 
 pytestmark = pytest.mark.ros
 
-SCENE = SyntheticScene(SceneConfig(n_frames=240))
+# slow, and no occluder: a command that lags the video still boxes the target, and no track
+# started just before the occluder passes goes LOST (which failed a CI run on Jazzy)
+SCENE = SyntheticScene(SceneConfig(n_frames=900, occlusion_frames=(0, 0)))
 W, H = SCENE.config.width, SCENE.config.height
 RECT, POINT, STOP = (
     mav.MAV_CMD_CAMERA_TRACK_RECTANGLE,
@@ -127,7 +129,7 @@ def test_heartbeat_and_camera_information(rig):
 
 
 def test_rectangle_starts_a_track_whose_status_follows_the_target(rig):
-    sent, ack = rig.command(RECT, *rig.rect_of(rig.feeder.newest()))
+    sent, ack = rig.command(RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker)))
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     statuses = wait_for_statuses(rig, sent + 0.3, 30, lambda s: s.tracking_status == ACTIVE)
     assert 12 <= rate_hz(rig, statuses) <= 30, "about 20 Hz while tracking"
@@ -148,11 +150,14 @@ def test_rectangle_starts_a_track_whose_status_follows_the_target(rig):
 
 
 def test_point_mode_and_stop(rig):
-    _, ack = rig.command(RECT, *rig.rect_of(rig.feeder.newest()))  # a rectangle track first
+    sent, ack = rig.command(
+        RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker))
+    )  # a rectangle track first
     assert ack.result == mav.MAV_RESULT_ACCEPTED
+    wait_for_statuses(rig, sent, 1, lambda s: s.tracking_mode == mav.CAMERA_TRACKING_MODE_RECTANGLE)
     sent, _ = rig.command(STOP)
     rig.gcs.wait("CAMERA_TRACKING_IMAGE_STATUS", sent, lambda m: m.tracking_status == 0)
-    x, y, w, h = rig.feeder.newest()
+    x, y, w, h = box_at_tracker(rig.feeder, rig.tracker)
     sent, ack = rig.command(POINT, (x + w / 2) / W, (y + h / 2) / H, 0.06)
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     statuses = wait_for_statuses(rig, sent, 5, lambda s: s.tracking_status == ACTIVE)
@@ -162,9 +167,14 @@ def test_point_mode_and_stop(rig):
     sent, ack = rig.command(POINT, (x + w / 2) / W, (y + h / 2) / H, 0.0)
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     status = wait_for_statuses(rig, sent + 0.3, 1, lambda s: s.tracking_status == ACTIVE)[0]
-    fitted = [status.rec_top_x * W, status.rec_top_y * H]
-    size = ((status.rec_bottom_x - status.rec_top_x) * W, (status.rec_bottom_y - status.rec_top_y) * H)
-    assert size == pytest.approx((w, h), abs=10), (fitted, size)
+    box = [
+        status.rec_top_x * W,
+        status.rec_top_y * H,
+        (status.rec_bottom_x - status.rec_top_x) * W,
+        (status.rec_bottom_y - status.rec_top_y) * H,
+    ]
+    truth = rig.feeder.truth_at(rig.gcs.arrival(status) - 0.05)
+    assert iou(np.array(box), truth) > 0.5, (box, truth)
     sent, ack = rig.command(STOP)
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     idle = rig.gcs.wait("CAMERA_TRACKING_IMAGE_STATUS", sent, lambda m: m.tracking_status == 0)
@@ -215,7 +225,7 @@ def final_acks(rig, since: float) -> list:
 
 
 def test_message_interval_sets_the_status_rate(rig):
-    _, ack = rig.command(RECT, *rig.rect_of(rig.feeder.newest()))
+    _, ack = rig.command(RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker)))
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     for interval_us, low, high in ((200_000, 3.5, 7.0), (0, 12.0, 30.0)):
         sent, ack = rig.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 275, interval_us)
@@ -230,7 +240,7 @@ def test_message_interval_sets_the_status_rate(rig):
     assert rig.statuses(sent + 0.2) == []
     # the interval is this client's: a track another client starts streams at the default rate
     other = (254, 190)
-    sent = rig.gcs.command(RECT, *rig.rect_of(rig.feeder.newest()), source=other)
+    sent = rig.gcs.command(RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker)), source=other)
     assert rig.gcs.ack(RECT, sent, 15, source=other).result == mav.MAV_RESULT_ACCEPTED
     statuses = wait_for_statuses(rig, sent + 0.3, 8)
     assert 12 <= rate_hz(rig, statuses) <= 30, "the other client's track streams"
@@ -241,10 +251,17 @@ def test_message_interval_sets_the_status_rate(rig):
 
 
 def wait_for_statuses(rig, since: float, n: int, where=lambda s: True, timeout: float = 20.0) -> list:
-    """The first `n` CAMERA_TRACKING_IMAGE_STATUS after `since` that satisfy `where`."""
-    rig.tracker.client.wait_until(
-        lambda: len([s for s in rig.statuses(since) if where(s)]) >= n, timeout, f"{n} tracking statuses"
-    )
+    """The first `n` CAMERA_TRACKING_IMAGE_STATUS after `since` that satisfy `where` (on a timeout:
+    what the ground station and the tracker reported meanwhile, to tell why)."""
+    try:
+        rig.tracker.client.wait_until(
+            lambda: len([s for s in rig.statuses(since) if where(s)]) >= n, timeout, f"{n} tracking statuses"
+        )
+    except TimeoutError as exc:
+        seen = [s.tracking_status for s in rig.statuses(since)]
+        tracker = [(t.state_name, t.message) for t in rig.tracker.statuses()[-5:]]
+        acks = [(a.command, a.result) for a in rig.gcs.messages("COMMAND_ACK", since)]
+        raise AssertionError(f"{exc}; MAVLink statuses {seen[-20:]}, tracker {tracker}, ACKs {acks}") from exc
     return [s for s in rig.statuses(since) if where(s)][:n]
 
 
@@ -297,7 +314,7 @@ def test_garbage_and_unknown_messages_change_nothing(rig):
 
 def test_a_burst_of_1000_commands_is_answered(rig):
     start = time.monotonic()
-    rect = rig.rect_of(rig.feeder.newest())
+    rect = rig.rect_of(box_at_tracker(rig.feeder, rig.tracker))
     kinds = [
         (RECT, rect),
         (RECT, (math.nan, 0, 1, 1)),
@@ -347,12 +364,12 @@ def test_ground_station_leaves_and_comes_back(rig):
     time.sleep(2.5)  # time is the behaviour: heartbeats go into the void (ICMP port unreachable)
     rig.gcs = GroundStation(f"udpin:127.0.0.1:{rig.port}")
     rig.gcs.wait("HEARTBEAT", timeout=10)
-    _, ack = rig.command(RECT, *rig.rect_of(rig.feeder.newest()))
+    _, ack = rig.command(RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker)))
     assert ack.result == mav.MAV_RESULT_ACCEPTED
 
 
 def test_tracker_restart(rig):
-    _, ack = rig.command(RECT, *rig.rect_of(rig.feeder.newest()))
+    _, ack = rig.command(RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker)))
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     rig.tracker.node.stop()
     stopped = time.monotonic()
@@ -369,7 +386,9 @@ def test_tracker_restart(rig):
     # as a ground station does: TEMPORARILY_REJECTED means "again later" (here: until the bridge's
     # service client has discovered the new tracker), once per heartbeat
     deadline = time.monotonic() + 20
-    while (ack := rig.command(RECT, *rig.rect_of(rig.feeder.newest()))[1]).result != mav.MAV_RESULT_ACCEPTED:
+    while (
+        ack := rig.command(RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker)))[1]
+    ).result != mav.MAV_RESULT_ACCEPTED:
         assert ack.result == mav.MAV_RESULT_TEMPORARILY_REJECTED and time.monotonic() < deadline, ack
         rig.gcs.wait("HEARTBEAT", time.monotonic())
 
@@ -499,7 +518,7 @@ def test_routine_requests_are_answered_without_statustext(rig):
 
 def test_a_retransmission_never_starts_the_track_twice(rig):
     before = int(rig.tracker.diagnostics()["init_accepted"])
-    rect = rig.rect_of(rig.feeder.newest())
+    rect = rig.rect_of(box_at_tracker(rig.feeder, rig.tracker))
     start = rig.gcs.command(RECT, *rect)
     rig.gcs.command(RECT, *rect, confirmation=1)  # resent while the first is in flight
     ack = rig.gcs.ack(RECT, start, 15)
