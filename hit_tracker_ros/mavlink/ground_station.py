@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import socket
 import sys
 import threading
 import time
@@ -28,6 +29,23 @@ from ..core.errors import cli  # noqa: E402
 GCS_SYSTEM, GCS_COMPONENT = 255, mav.MAV_COMP_ID_MISSIONPLANNER
 
 
+def _large_receive_buffer(conn: Any, size: int = 4 << 20) -> None:
+    """A UDP socket that holds a burst of answers (a camera ACKs hundreds of commands at once when
+    a sender's queued ones are replaced): the kernel's default buffer drops datagrams past about
+    200 KB of them. Root may exceed rmem_max (SO_RCVBUFFORCE); others get what the kernel allows."""
+    sock = getattr(conn, "port", None)
+    if not isinstance(sock, socket.socket) or sock.type != socket.SOCK_DGRAM:
+        return
+    for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
+            return
+        except OSError:
+            continue
+
+
 class GroundStation:
     """Sends commands to one camera and records every message it receives (with arrival times)."""
 
@@ -35,6 +53,7 @@ class GroundStation:
         self.conn = mavutil.mavlink_connection(
             url, source_system=GCS_SYSTEM, source_component=GCS_COMPONENT, dialect="common"
         )
+        _large_receive_buffer(self.conn)
         self.target = (target_system, target_component)
         self.received: list[tuple[float, Any]] = []
         self._cond = threading.Condition()
@@ -119,9 +138,11 @@ class GroundStation:
         return self.wait(
             "COMMAND_ACK",
             since,
-            lambda m: m.command == command
-            and m.result != mav.MAV_RESULT_IN_PROGRESS
-            and (m.target_system, m.target_component) == to,
+            lambda m: (
+                m.command == command
+                and m.result != mav.MAV_RESULT_IN_PROGRESS
+                and (m.target_system, m.target_component) == to
+            ),
             timeout,
         )
 
