@@ -42,12 +42,14 @@ class Autopilot:
         self._cond = threading.Condition()
         self._lock = threading.Lock()
         self._running = True
+        self._closed = threading.Event()  # wakes the periodic loops at once on close()
         self._threads = [threading.Thread(target=f, daemon=True) for f in (self._read, self._beat)]
         for thread in self._threads:
             thread.start()
 
     def close(self) -> None:
         self._running = False
+        self._closed.set()
         for thread in self._threads:
             thread.join(timeout=2)
         self.conn.close()
@@ -59,14 +61,14 @@ class Autopilot:
                     self.conn.mav.heartbeat_send(
                         mav.MAV_TYPE_QUADROTOR, mav.MAV_AUTOPILOT_ARDUPILOTMEGA, 0, 0, mav.MAV_STATE_ACTIVE
                     )
-            time.sleep(1.0)
+            self._closed.wait(1.0)  # time is the behaviour: ArduPilot's 1 Hz HEARTBEAT
 
     def _read(self) -> None:
         while self._running:
             try:
                 msg = self.conn.recv_match(blocking=True, timeout=0.1)
             except OSError:
-                time.sleep(0.05)
+                self._closed.wait(0.05)  # time is the behaviour: back off from a socket error
                 continue
             if msg is None or msg.get_type() == "BAD_DATA":
                 continue
@@ -153,7 +155,7 @@ class MavlinkCameraBackend(Autopilot):
                 self.requests += 1
                 info = mav.MAVLINK_MSG_ID_CAMERA_INFORMATION
                 self.send_command(self.camera, mav.MAV_CMD_REQUEST_MESSAGE, info)
-            time.sleep(1.0)
+            self._closed.wait(1.0)  # time is the behaviour: find_camera() asks once a second
 
     def handle(self, msg: Any, address: tuple[int, int]) -> None:
         if msg.get_type() == "CAMERA_INFORMATION" and address == self.camera:

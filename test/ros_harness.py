@@ -37,6 +37,20 @@ def box_at_tracker(camera: SceneCamera, tracker: RemoteTracker) -> np.ndarray:
         return camera.newest()
     status = statuses[-1]
     try:
-        return camera.truth_of(status.header.stamp.sec * 10**9 + status.header.stamp.nanosec)
+        return camera.truth_of(stamp_of(status))
     except KeyError:  # a status of a frame before this camera's
         return camera.newest()
+
+
+def free_udp_port() -> int:
+    """A UDP port free on the loopback now (a MAVLink link of one test)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stamp_of(status: TrackerStatus) -> int:
+    """A status's image stamp in nanoseconds."""
+    return status.header.stamp.sec * 10**9 + status.header.stamp.nanosec

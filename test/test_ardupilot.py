@@ -10,14 +10,21 @@ AP_Camera sources (test/ardupilot_standins.py) against the real bridge and track
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 
 import pytest
 from ardupilot_standins import MavlinkCameraBackend, OnboardTracking
 from hit_tracker_ros.msg import TrackerStatus
-from ros_harness import NodeProcess, RemoteTracker, SceneCamera, box_at_tracker, status_box
+from ros_harness import (
+    NodeProcess,
+    RemoteTracker,
+    SceneCamera,
+    box_at_tracker,
+    free_udp_port,
+    stamp_of,
+    status_box,
+)
 from waiting import until
 
 from hit_tracker_ros.core.boxes import iou
@@ -33,23 +40,13 @@ W, H = SCENE.config.width, SCENE.config.height
 RECT = mav.MAV_CMD_CAMERA_TRACK_RECTANGLE
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stamp_of(status: TrackerStatus) -> int:
-    return status.header.stamp.sec * 10**9 + status.header.stamp.nanosec
-
-
 class Vehicle:
     """tracker + bridge + camera feed in one namespace, and the stand-in autopilot on the link."""
 
     def __init__(self, client, log_dir, autopilot_class, bridge_params: dict, **autopilot_args) -> None:
         self.client = client
         ns = f"/ap{uuid.uuid4().hex[:6]}"
-        port = free_port()
+        port = free_udp_port()
         self.tracker = RemoteTracker(NodeProcess(ns, {"image_qos_reliability": "reliable"}, log_dir), client)
         self.bridge = NodeProcess(
             ns,

@@ -8,7 +8,6 @@ stop, and when the controller falls silent (stale)."""
 from __future__ import annotations
 
 import math
-import socket
 import threading
 import time
 import uuid
@@ -18,7 +17,7 @@ import pytest
 from geometry_msgs.msg import Vector3Stamped
 from hit_tracker_ros.msg import TrackerStatus
 from pymavlink import mavutil
-from ros_harness import NodeProcess, RemoteTracker
+from ros_harness import NodeProcess, RemoteTracker, free_udp_port
 from std_srvs.srv import SetBool
 from test_follow_closed_loop import END_AT, INIT_AT, OCCLUDE_AT, REVEAL_AT, STOP_AT, Simulator
 from waiting import until
@@ -27,12 +26,6 @@ from hit_tracker_ros.mavlink.camera_protocol import mav
 from hit_tracker_ros.ros.conversions import stamp_to_ns
 
 pytestmark = pytest.mark.ros
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class GimbalManager:
@@ -77,7 +70,7 @@ class GimbalManager:
 
 def test_gimbal_over_mavlink_centres_the_target_and_fails_to_zero(client, tmp_path):
     ns = f"/gim{uuid.uuid4().hex[:6]}"
-    port = free_port()
+    port = free_udp_port()
     tracker_proc = NodeProcess(ns, {"image_qos_reliability": "reliable"}, tmp_path)
     controller = NodeProcess(
         ns,
@@ -157,7 +150,7 @@ def test_a_silent_controller_stops_the_gimbal(client, tmp_path):
     """Stale: rates stop coming (the controller died) while the gimbal moves: within
     gimbal_timeout the bridge sends zero rates itself."""
     ns = f"/gst{uuid.uuid4().hex[:6]}"
-    port = free_port()
+    port = free_udp_port()
     topic = f"{ns}/rates"
     bridge = NodeProcess(
         ns,

@@ -4,12 +4,19 @@ tracker nodes: discovery of the camera, rectangle, point, stop, and swapped corn
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
 from hit_tracker_ros.msg import TrackerStatus
-from ros_harness import NodeProcess, RemoteTracker, SceneCamera, box_at_tracker, status_box
+from ros_harness import (
+    NodeProcess,
+    RemoteTracker,
+    SceneCamera,
+    box_at_tracker,
+    free_udp_port,
+    stamp_of,
+    status_box,
+)
 from waiting import until
 
 from hit_tracker_ros.core.boxes import iou
@@ -27,19 +34,9 @@ W, H = SCENE.config.width, SCENE.config.height
 CAMERA_COMPONENT = 100
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stamp_of(status: TrackerStatus) -> int:
-    return status.header.stamp.sec * 10**9 + status.header.stamp.nanosec
-
-
 def test_mavsdk_discovers_the_camera_and_tracks(client, tmp_path):
     ns = f"/sdk{uuid.uuid4().hex[:6]}"
-    port = free_port()
+    port = free_udp_port()
     tracker = RemoteTracker(NodeProcess(ns, {"image_qos_reliability": "reliable"}, tmp_path), client)
     bridge = NodeProcess(
         ns,

@@ -189,6 +189,18 @@ def drag_box(driver, box, touch: bool) -> None:
         ).release().perform()
 
 
+def tracking_status(operator, track_id: str):
+    """The newest TRACKING status of `track_id`, or None."""
+    return next(
+        (
+            s
+            for s in reversed(operator.tracker.statuses())
+            if s.track_id == track_id and s.state == TrackerStatus.TRACKING
+        ),
+        None,
+    )
+
+
 def last_reply(driver) -> dict:
     return json.loads(wait_for(lambda: dataset(driver, "lastReply"), 10, "the robot's reply"))
 
@@ -213,14 +225,7 @@ def test_page_tracks_by_drag_stops_and_sets_the_threshold(operator, tmp_path):
         assert reply["ok"], reply
         assert format_stamp(int(selection)) in reply["message"], (selection, reply["message"])
         status = wait_for(
-            lambda: next(
-                (
-                    s
-                    for s in reversed(operator.tracker.statuses())
-                    if s.track_id == reply["track_id"] and s.state == TrackerStatus.TRACKING
-                ),
-                None,
-            ),
+            lambda: tracking_status(operator, reply["track_id"]),
             10,
             "the new track TRACKING",
         )
@@ -285,14 +290,7 @@ def test_tap_and_phone_touch(operator, tmp_path):
         assert reply["ok"] and reply["track_id"] and "fitted" in reply["message"], reply
         # the tap's box is the object's (40x32), not a square around the point
         status = wait_for(
-            lambda: next(
-                (
-                    s
-                    for s in reversed(operator.tracker.statuses())
-                    if s.track_id == reply["track_id"] and s.state == TrackerStatus.TRACKING
-                ),
-                None,
-            ),
+            lambda: tracking_status(operator, reply["track_id"]),
             10,
             "the tapped track TRACKING",
         )
