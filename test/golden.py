@@ -18,8 +18,19 @@ GOLDEN = Path(os.environ.get("HTR_GOLDEN") or Path(__file__).resolve().parents[2
 HIT_GOLDEN = {"hit_base": "HiT_Base", "hit_small": "HiT_Small", "hit_tiny": "HiT_Tiny"}
 MIXFORMER_GOLDEN = {"mixformerv2_b": "MixFormerV2_B", "mixformerv2_s": "MixFormerV2_S"}
 COMPRESSTRACKER_GOLDEN = {f"compresstracker_{n}": f"CompressTracker_{n}" for n in (2, 3, 4, 6, 8)}
-GOLDEN_NAMES = {**HIT_GOLDEN, **MIXFORMER_GOLDEN, **COMPRESSTRACKER_GOLDEN, "ettrack": "ETTrack"}
-ONE_PER_FAMILY = ("hit_tiny", "mixformerv2_s", "compresstracker_2", "ettrack")
+ASYMTRACK_GOLDEN = {
+    "asymtrack_tiny": "AsymTrack_T",
+    "asymtrack_small": "AsymTrack_S",
+    "asymtrack_base": "AsymTrack_B",
+}
+GOLDEN_NAMES = {
+    **HIT_GOLDEN,
+    **MIXFORMER_GOLDEN,
+    **COMPRESSTRACKER_GOLDEN,
+    **ASYMTRACK_GOLDEN,
+    "ettrack": "ETTrack",
+}
+ONE_PER_FAMILY = ("hit_tiny", "mixformerv2_s", "compresstracker_2", "ettrack", "asymtrack_tiny")
 
 
 def require_golden() -> Path:

@@ -18,7 +18,8 @@ from hit_tracker_ros.backends.torch_graphs import CAPTURE_MODE, CudaGraphRunner,
 from hit_tracker_ros.backends.torch_runner import TorchRunner
 from hit_tracker_ros.trackers.network import family_of, input_sides
 
-MODELS = ("hit_tiny", "mixformerv2_s", "compresstracker_2", "ettrack")
+MODELS = ("hit_tiny", "mixformerv2_s", "compresstracker_2", "ettrack", "asymtrack_tiny")
+CACHING = ("mixformerv2_s", "ettrack", "asymtrack_tiny")  # the families that cache their template
 
 
 def runtime_network(model: str):
@@ -73,7 +74,7 @@ def test_graph_runner_gives_the_eager_outputs(model):
         assert_same(graphed.run(feed), eager.run(feed))
     assert graphed.captures == 1
     split = isinstance(graphed.net, TemplateCached)
-    assert split == (model in ("mixformerv2_s", "ettrack"))  # the families that cache their template
+    assert split == (model in CACHING)
     assert graphed.template_encodes == (1 if split else 0)  # only the change re-ran the template half
     assert graphed.backend == "torch-cuda-graph"
 
@@ -217,7 +218,7 @@ def test_an_evicted_graph_set_releases_its_graphs():
 
 def test_template_split_equals_the_cached_forward():
     """encode_templates + track (what the graphs capture) is the forward the torch backend runs."""
-    for model in ("mixformerv2_s", "ettrack"):
+    for model in CACHING:
         net = runtime_network(model)
         feed = {k: torch.from_numpy(v) for k, v in feeds(model, 1)[0].items()}
         names = family_of(model).inputs

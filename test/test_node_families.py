@@ -1,4 +1,4 @@
-"""The node running MixFormerV2-S, CompressTracker-2 and E.T.Track (golden weights, authors'
+"""The node running MixFormerV2-S, CompressTracker-2, E.T.Track and AsymTrack-T (golden weights, authors'
 checkpoint format) over real DDS: its boxes are the reference tracker's boxes."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ pytestmark = pytest.mark.ros
         ("mixformerv2_s", "MixFormerV2_S", "torch"),
         ("compresstracker_2", "CompressTracker_2", "onnxruntime"),
         ("ettrack", "ETTrack", "onnxruntime"),
+        ("asymtrack_tiny", "AsymTrack_T", "onnxruntime"),  # two ONNX graphs
     ],
 )
 def test_node_runs_family(start_tracker, tmp_path_factory, model, golden, backend):

@@ -53,6 +53,9 @@ class NetworkSpec:
     tensorrt_profile: dict[str, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
     has_static_weight_form: bool = False
     search_sizes: tuple[int, ...] = ()  # search sides the tracker switches between (E.T.Track)
+    # A network exported as two graphs (template, search; AsymTrack): what the ONNX-based
+    # candidates build and run (backends.two_graphs); the torch candidates run it whole.
+    graphs: tuple[NetworkSpec, NetworkSpec] | None = None
 
     @property
     def is_onnx(self) -> bool:
@@ -233,18 +236,28 @@ def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candi
 
     gpu = options.device if options.device.startswith("cuda") else "cuda"
     cpu = cpu_policy(options.cpu_threads, options.cpu_spin)
+
+    def onnx_based(make: Callable[[NetworkSpec], object]) -> Callable[[], object]:
+        """A candidate built from ONNX: from the one graph, or from each of two graphs."""
+        if network.graphs is None:
+            return lambda: make(network)
+        from .two_graphs import two_graph_runner
+
+        template, search = network.graphs
+        return lambda: two_graph_runner(make(template), make(search), template.outputs)
+
     out: dict[str, Candidate] = {}
     for precision in tensorrt_precisions(options):
         out[f"tensorrt-{precision}"] = Candidate(
             f"tensorrt-{precision}",
             tensorrt_unavailable,
-            lambda p=precision: _tensorrt(network, options, p),
+            onnx_based(lambda net, p=precision: _tensorrt(net, options, p)),
         )
     for precision in tensorrt_precisions(options):
         out[f"onnxruntime-tensorrt-{precision}"] = Candidate(
             f"onnxruntime-tensorrt-{precision}",
             _ort_provider("TensorrtExecutionProvider"),
-            lambda p=precision: _ort_tensorrt(network, options, p),
+            onnx_based(lambda net, p=precision: _ort_tensorrt(net, options, p)),
         )
     out["torch-cuda-graph"] = Candidate(
         "torch-cuda-graph",
@@ -255,7 +268,11 @@ def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candi
     out["onnxruntime-cuda"] = Candidate(
         "onnxruntime-cuda",
         _ort_provider("CUDAExecutionProvider"),
-        lambda: OnnxRunner(onnx_for(network, batch_form), ("CUDAExecutionProvider", "CPUExecutionProvider")),
+        onnx_based(
+            lambda net: OnnxRunner(
+                onnx_for(net, batch_form), ("CUDAExecutionProvider", "CPUExecutionProvider")
+            )
+        ),
     )
     out["torch-cuda"] = Candidate(
         "torch-cuda", _torch_unavailable(network, gpu), lambda: torch_runner(network, gpu, options.fp16)
@@ -264,19 +281,21 @@ def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candi
         out[f"openvino-{device.lower()}"] = Candidate(
             f"openvino-{device.lower()}",
             lambda d=device: openvino_unavailable(d),
-            lambda d=device: _openvino(network, options, d, ""),
+            onnx_based(lambda net, d=device: _openvino(net, options, d, "")),
         )
     out["openvino"] = Candidate(  # the CPU's native precision (bf16 with AMX): verified
-        "openvino", openvino_unavailable, lambda: _openvino(network, options, "CPU", "")
+        "openvino", openvino_unavailable, onnx_based(lambda net: _openvino(net, options, "CPU", ""))
     )
     out["openvino-f32"] = Candidate(
-        "openvino-f32", openvino_unavailable, lambda: _openvino(network, options, "CPU", "f32")
+        "openvino-f32", openvino_unavailable, onnx_based(lambda net: _openvino(net, options, "CPU", "f32"))
     )
     out["onnxruntime"] = Candidate(
         "onnxruntime",
         _ort_provider("CPUExecutionProvider"),
-        lambda: OnnxRunner(
-            onnx_for(network, batch_form), ("CPUExecutionProvider",), threads=cpu.threads, spin=cpu.spin
+        onnx_based(
+            lambda net: OnnxRunner(
+                onnx_for(net, batch_form), ("CPUExecutionProvider",), threads=cpu.threads, spin=cpu.spin
+            )
         ),
         verify=False,
     )

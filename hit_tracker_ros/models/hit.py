@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import conv_bn_relu
+from .layers import CornerHead
 from .levit import LeViT, fold_batchnorm
 from .specs import HIT_VARIANTS, HiTConfig
 
@@ -62,39 +62,6 @@ def _tokens_to_map(tokens: torch.Tensor, side: int) -> torch.Tensor:
     return tokens.permute(0, 2, 1).reshape(b, c, side, side)
 
 
-class CornerHead(nn.Module):
-    """Two conv towers giving top-left / bottom-right heat-maps; soft-argmax gives the corners."""
-
-    coord_x: torch.Tensor
-    coord_y: torch.Tensor
-
-    def __init__(self, inplanes: int, channel: int, feat_sz: int, stride: int) -> None:
-        super().__init__()
-        self.feat_sz, self.img_sz = feat_sz, feat_sz * stride
-        for corner in ("tl", "br"):
-            widths = [inplanes, channel, channel // 2, channel // 4, channel // 8]
-            for i in range(4):
-                setattr(self, f"conv{i + 1}_{corner}", conv_bn_relu(widths[i], widths[i + 1]))
-            setattr(self, f"conv5_{corner}", nn.Conv2d(channel // 8, 1, kernel_size=1))
-        # Grids the authors build on the fly: not part of the state dict.
-        index = torch.arange(feat_sz, dtype=torch.float32) * stride
-        self.register_buffer("coord_x", index.repeat(feat_sz), persistent=False)
-        self.register_buffer("coord_y", index.repeat_interleave(feat_sz), persistent=False)
-
-    def score_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        maps = []
-        for corner in ("tl", "br"):
-            y = x
-            for i in range(1, 6):
-                y = getattr(self, f"conv{i}_{corner}")(y)
-            maps.append(y)
-        return maps[0], maps[1]
-
-    def soft_argmax(self, score_map: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        prob = F.softmax(score_map.view(-1, self.feat_sz * self.feat_sz), dim=1)
-        return (self.coord_x * prob).sum(dim=1), (self.coord_y * prob).sum(dim=1)
-
-
 class HiTNet(nn.Module):
     """The whole network: forward(search, template) -> (pred_boxes, score_map_tl, score_map_br):
     pred_boxes (B, 1, 4) cx, cy, w, h in [0, 1] of the search crop; score maps (B, 1, 16, 16) are
@@ -123,20 +90,7 @@ class HiTNet(nn.Module):
         attention = torch.matmul(search_feat, query)  # (B, HW, 1)
         fused = (search_feat * attention).permute(0, 2, 1)  # (B, C, HW)
         fused = fused.reshape(-1, fused.shape[1], self.feat_sz, self.feat_sz)
-        tl, br = self.box_head.score_maps(fused)
-        x1, y1 = self.box_head.soft_argmax(tl)
-        x2, y2 = self.box_head.soft_argmax(br)
-        xyxy = torch.stack((x1, y1, x2, y2), dim=1) / self.box_head.img_sz
-        cxcywh = torch.stack(
-            (
-                (xyxy[:, 0] + xyxy[:, 2]) / 2,
-                (xyxy[:, 1] + xyxy[:, 3]) / 2,
-                xyxy[:, 2] - xyxy[:, 0],
-                xyxy[:, 3] - xyxy[:, 1],
-            ),
-            dim=1,
-        )
-        return cxcywh.view(-1, 1, 4), tl, br
+        return self.box_head(fused)
 
     def prepare_for_inference(self) -> HiTNet:
         """Fold BatchNorm into the backbone's layers (the authors' replace_batchnorm, backbone only),

@@ -132,3 +132,40 @@ class ETTrackConfig:
 ETTRACK_VARIANTS: dict[str, ETTrackConfig] = {"ettrack": ETTrackConfig()}
 ETTRACK_INPUTS = ("template", "search")
 ETTRACK_OUTPUTS = ("cls", "reg")
+
+
+@dataclass(frozen=True)
+class AsymTrackConfig(CropGeometry):
+    """AsymTrack: EfficientMod-xxs stages (widths 32/64/128, downsampled to 64/128/256) with
+    template modulation (ETM) in stages 2 and 3 and one attention block closing stage 3; `depth3`
+    is the number of modulation blocks in stage 3 (1 for T, 3 for S and B, which share weights and
+    differ only in their crop sizes)."""
+
+    name: str
+    depth3: int
+    hidden_dim: int = 256
+    head_channel: int = 256
+    stride: int = 32  # of the last stage, which the corner head reads
+
+    @property
+    def feat_sz(self) -> int:
+        return self.search_size // self.stride
+
+
+ASYMTRACK_VARIANTS: dict[str, AsymTrackConfig] = {
+    "asymtrack_tiny": AsymTrackConfig("AsymTrack-T", depth3=1),
+    "asymtrack_small": AsymTrackConfig("AsymTrack-S", depth3=3),
+    "asymtrack_base": AsymTrackConfig("AsymTrack-B", depth3=3, template_size=192, search_size=384),
+}
+ASYMTRACK_INPUTS = HIT_INPUTS
+ASYMTRACK_OUTPUTS = HIT_OUTPUTS
+# What the template graph computes once per target: the mean ETM kernels of stages 2 and 3 and
+# the template tokens the stage-3 attention block reads.
+ASYMTRACK_CACHE = ("template_kernels_2", "template_kernels_3", "template_tokens")
+
+
+def asymtrack_cache_shapes(config: AsymTrackConfig) -> dict[str, tuple[int, ...]]:
+    """Shapes (batch 1) of ASYMTRACK_CACHE: ETM kernels (dim // 32 of them, dim wide) of stages 2
+    and 3 (widths 64, 128), and the template's tokens at stride 16."""
+    side = config.template_size // 16
+    return dict(zip(ASYMTRACK_CACHE, ((1, 2, 64), (1, 4, 128), (1, side * side, 128)), strict=True))

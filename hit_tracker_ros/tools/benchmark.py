@@ -71,7 +71,8 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--template-cache",
         action="store_true",
-        help="MixFormerV2, E.T.Track: network time with vs without the torch backend's template cache",
+        help="MixFormerV2, E.T.Track, AsymTrack: network time with vs without the torch backend's "
+        "template cache",
     )
     return p
 
@@ -191,36 +192,67 @@ def summary_line(result: dict) -> str:
 
 def template_cache_speedup(model: str, repeats: int = 5, frames: int = 20) -> dict:
     """Network time per frame without and with the torch backend's template cache (MixFormerV2:
-    per-block keys/values; E.T.Track: backbone features), CPU, random weights, templates fixed."""
+    per-block keys/values; E.T.Track: backbone features; AsymTrack: ETM kernels and template
+    tokens), CPU, random weights, templates fixed. A two-graph family (AsymTrack) also gives ONNX
+    Runtime's two graphs with the template graph every frame vs once."""
     import torch
 
     from ..trackers.network import example_inputs, family_of
 
     family = family_of(model)
     torch.manual_seed(0)
-    net = family.build_network(model).eval()
+    net = family.prepare(family.build_network(model))  # inference form (AsymTrack: OPE folded)
     fixed = {name: torch.from_numpy(a) for name, a in example_inputs(family, model).items()}
 
-    def inputs() -> list[torch.Tensor]:  # a new search crop per frame, the templates kept
-        return [torch.randn_like(t) if name == "search" else t for name, t in fixed.items()]
+    def inputs(new_template: bool = False) -> list[torch.Tensor]:  # a new search crop per frame
+        return [torch.randn_like(t) if name == "search" or new_template else t for name, t in fixed.items()]
 
     cached = family.torch_runtime(net)
     if cached is net:
         raise ValueError(f"{model} has no template cache")
-    result = {}
-    for name, module in (("uncached", net), ("cached", cached)):
-        runs = []
-        with torch.inference_mode():
-            for _ in range(3):
-                module(*inputs())
-            for _ in range(repeats):
-                start = time.perf_counter()
-                for _ in range(frames):
-                    module(*inputs())
-                runs.append((time.perf_counter() - start) / frames * 1e3)
-        result[f"{name}_ms"] = float(np.median(runs))
+    calls = {
+        "uncached": lambda: net(*inputs()),
+        "cached": lambda: cached(*inputs()),
+    }
+    if family.two_graphs is not None:
+        runner = _onnxruntime_runner(model)
+
+        def two_graphs(new_template: bool) -> None:
+            runner.run({n: t.numpy() for n, t in zip(fixed, inputs(new_template), strict=True)})
+
+        calls["onnxruntime_template_every_frame"] = lambda: two_graphs(True)
+        calls["onnxruntime_template_once"] = lambda: two_graphs(False)
+    result = {f"{name}_ms": _ms_per_call(call, repeats, frames) for name, call in calls.items()}
     result["speedup"] = result["uncached_ms"] / result["cached_ms"]
+    if family.two_graphs is not None:
+        every, once = result["onnxruntime_template_every_frame_ms"], result["onnxruntime_template_once_ms"]
+        result["onnxruntime_speedup"] = every / once
     return result
+
+
+def _onnxruntime_runner(model: str):
+    """The ONNX Runtime (CPU) runner of `model` with random weights (its two graphs)."""
+    with tempfile.TemporaryDirectory() as folder:
+        tracker = build_tracker(
+            model, checkpoint=checkpoint_of(model, "random", Path(folder)), backend="onnxruntime"
+        )
+    return tracker.runner
+
+
+def _ms_per_call(call: Callable[[], object], repeats: int, frames: int) -> float:
+    """Median over `repeats` runs of the mean ms per call over `frames` calls (3 warm-up calls)."""
+    import torch
+
+    runs = []
+    with torch.inference_mode():
+        for _ in range(3):
+            call()
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(frames):
+                call()
+            runs.append((time.perf_counter() - start) / frames * 1e3)
+    return float(np.median(runs))
 
 
 def benchmark(

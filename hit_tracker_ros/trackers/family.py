@@ -28,6 +28,18 @@ def _eval(net):
 
 
 @dataclass(frozen=True)
+class TwoGraphs:
+    """How a family whose template half runs once per target is exported (AsymTrack): a template
+    graph (template -> cache) and a search graph (search, *cache -> the family's outputs), so that
+    the ONNX runtimes run the template graph only when a target's template is new."""
+
+    cache: tuple[str, ...]  # the template graph's outputs, the search graph's extra inputs
+    cache_shapes: Callable[[str], dict[str, tuple[int, ...]]]  # per variant, batch 1
+    template_graph: Callable[[object], object]  # loaded network -> module(template)
+    search_graph: Callable[[object], object]  # loaded network -> module(search, *cache)
+
+
+@dataclass(frozen=True)
 class Family:
     """A tracker family: its variants (each with template/search sizes and factors), network
     inputs/outputs, how to build and prepare the network (torch, imported lazily by the
@@ -60,6 +72,8 @@ class Family:
     # The network in a form with static weights only (for TensorRT), when the default form
     # computes convolution weights at run time; None: the default form has static weights.
     static_weight_form: Callable[[object], object] | None = None
+    # Exported as two graphs (the template's half once per target) instead of one
+    two_graphs: TwoGraphs | None = None
 
     def describe(self, variant: str) -> str:
         return self.descriptions.get(variant, f"{self.name} {variant}")

@@ -38,6 +38,13 @@ def corner_confidence(score_map_tl: np.ndarray, score_map_br: np.ndarray) -> flo
     return math.sqrt(peak_mass(score_map_tl[0, 0]) * peak_mass(score_map_br[0, 0]))
 
 
+def decode_corner_head(outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
+    """Mean of the queries' boxes (one query); confidence from the corner heat-maps (HiT and
+    AsymTrack: the same head)."""
+    pred = outputs["pred_boxes"].reshape(-1, 4).mean(axis=0)
+    return pred, corner_confidence(outputs["score_map_tl"], outputs["score_map_br"])
+
+
 class HiTTracker(CropTracker):
     """HiT-Base/Small/Tiny over any NetworkRunner (PyTorch, ONNX Runtime, TensorRT)."""
 
@@ -47,9 +54,7 @@ class HiTTracker(CropTracker):
         super().__init__(variant, HIT_VARIANTS[variant], runner, score_threshold, options)
 
     def decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
-        """Mean of the queries' boxes (one query); confidence from the corner heat-maps."""
-        pred = outputs["pred_boxes"].reshape(-1, 4).mean(axis=0)
-        return pred, corner_confidence(outputs["score_map_tl"], outputs["score_map_br"])
+        return decode_corner_head(outputs)
 
 
 HIT = Family(

@@ -9,6 +9,7 @@ read its boxes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,37 @@ def _export(family: Family, variant: str, checkpoint: Path, out: Path, static_we
     return verify_onnx(net, out, example, family.outputs)
 
 
+def _export_graph(family: Family, variant: str, checkpoint: Path, out: Path, graph: str) -> dict:
+    """One graph of a two-graph family ("template" or "search"), batch axis dynamic, verified
+    against the same half in PyTorch on the example template (and its cache)."""
+    import torch
+
+    from ..backends.export import export_onnx, verify_onnx
+
+    two = family.two_graphs
+    net = load_network(family, variant, checkpoint)
+    template_half = two.template_graph(net)
+    example = example_inputs(family, variant)
+    if graph == "template":
+        module, feeds, outputs = template_half, {"template": example["template"]}, two.cache
+    else:
+        with torch.no_grad():
+            cache = template_half(torch.from_numpy(example["template"]))
+        feeds = {"search": example["search"], **{n: c.numpy() for n, c in zip(two.cache, cache, strict=True)}}
+        module, outputs = two.search_graph(net), family.outputs
+    export_onnx(module, feeds, outputs, out, {name: {0: "batch"} for name in (*feeds, *outputs)})
+    return verify_onnx(module, out, feeds, outputs)
+
+
+def graph_files(family: Family, out: Path) -> list[Path]:
+    """The ONNX files an export to `out` writes: `out` itself, or for a two-graph family
+    `<out>.template.onnx` and `<out>.search.onnx` (out without its .onnx)."""
+    if family.two_graphs is None:
+        return [out]
+    stem = out.with_suffix("") if out.suffix == ".onnx" else out
+    return [stem.with_name(f"{stem.name}.{graph}.onnx") for graph in ("template", "search")]
+
+
 def export_model(
     family: Family,
     variant: str,
@@ -98,9 +130,17 @@ def export_model(
     static_weights: bool = False,
 ) -> tuple[Path, dict[str, float]]:
     """Export to ONNX (default: next to the checkpoint), verify against PyTorch; (path, max diffs).
-    static_weights: the family's static-weight form (for TensorRT), where it has one."""
+    static_weights: the family's static-weight form (for TensorRT), where it has one. A two-graph
+    family writes graph_files(out) and returns the search graph's path and both graphs' diffs."""
     checkpoint = Path(checkpoint)
     out = Path(out) if out else onnx_path(checkpoint, variant, static_weights)
+    if family.two_graphs is not None:
+        diffs: dict[str, float] = {}
+        for graph, path in zip(("template", "search"), graph_files(family, out), strict=True):
+            graph_diffs = _export_graph(family, variant, checkpoint, path, graph)
+            write_export_meta(path, f"{variant}.{graph}", checkpoint, False, graph_diffs)
+            diffs.update(graph_diffs)
+        return path, diffs
     diffs = _export(family, variant, checkpoint, out, static_weights)
     write_export_meta(out, variant, checkpoint, static_weights, diffs)
     return out, diffs
@@ -130,7 +170,7 @@ def decode_boxes(outputs: dict) -> np.ndarray:
 
 
 def network_spec(family: Family, variant: str, checkpoint: Path) -> NetworkSpec:
-    return NetworkSpec(
+    whole = NetworkSpec(
         name=variant,
         checkpoint=checkpoint,
         input_shapes={name: (1, 3, side, side) for name, side in input_sides(family, variant).items()},
@@ -142,6 +182,30 @@ def network_spec(family: Family, variant: str, checkpoint: Path) -> NetworkSpec:
         tensorrt_profile=tensorrt_profile(family, variant),
         has_static_weight_form=family.static_weight_form is not None,
         search_sizes=tuple(sorted(family.search_sizes)),
+    )
+    if family.two_graphs is None:
+        return whole
+    return replace(
+        whole, graphs=tuple(_graph_spec(family, variant, whole, g) for g in ("template", "search"))
+    )
+
+
+def _graph_spec(family: Family, variant: str, whole: NetworkSpec, graph: str) -> NetworkSpec:
+    """One graph of a two-graph family as the ONNX runtimes see it (its name names its export)."""
+    two = family.two_graphs
+    if graph == "template":
+        shapes, outputs = {"template": whole.input_shapes["template"]}, two.cache
+    else:
+        shapes, outputs = (
+            {"search": whole.input_shapes["search"], **two.cache_shapes(variant)},
+            family.outputs,
+        )
+    return replace(
+        whole,
+        name=f"{variant}.{graph}",
+        input_shapes=shapes,
+        outputs=outputs,
+        export=lambda out, _static: _export_graph(family, variant, whole.checkpoint, out, graph),
     )
 
 
@@ -161,6 +225,11 @@ def build_network_tracker(
     path = Path(checkpoint).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found. {family.checkpoint_help}")
+    if family.two_graphs is not None and path.suffix == ".onnx":
+        raise ValueError(
+            f"{variant} runs as two ONNX graphs made from the authors' checkpoint (and cached beside "
+            f"it): pass the .pth/.pth.tar checkpoint, not {path.name}. {family.checkpoint_help}"
+        )
     selection = build_runner(network_spec(family, variant, path), backend, backend_options)
     tracker = family.make_tracker(variant, selection.runner, score_threshold, tracker_options)
     tracker.backend_info = {**selection.info(), "preprocess": use_device_crops(tracker, backend_options)}
