@@ -42,6 +42,12 @@ def spin_node(
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # Ctrl-C shuts the context down from rclpy's signal handler; when that lands while the
+        # executor builds its wait set, rclpy raises RCLError ("the given context is not
+        # valid") instead of ExternalShutdownException (seen on Jazzy under load): a shutdown too
+        if rclpy.ok():
+            raise
     finally:
         _ignore_repeated_interrupts()
         stop(node)
