@@ -118,6 +118,8 @@ def test_bag_with_ground_truth_file(tmp_path):
                 "--out",
                 str(out),
                 "--no-progress",
+                "--jobs",
+                "1",
             ]
         )
         == 0
@@ -127,7 +129,9 @@ def test_bag_with_ground_truth_file(tmp_path):
 
 
 def otb_args(root: Path, out: Path, *extra: str) -> list[str]:
-    return ["--dataset", "otb", str(root), "--tracker", "csrt", "--out", str(out), "--no-progress", *extra]
+    """In this process unless `extra` says otherwise (Ray's own tests: test_evaluate_ray.py)."""
+    common = ["--tracker", "csrt", "--out", str(out), "--no-progress", "--jobs", "1"]
+    return ["--dataset", "otb", str(root), *common, *extra]
 
 
 def test_an_unreadable_image_fails_its_sequence_only(tmp_path, capsys):
@@ -225,7 +229,8 @@ def test_many_bags_with_sidecar_ground_truth_and_a_corrupt_one(tmp_path, capsys)
         np.savetxt(flights / f"{bag.name}.gt.txt", [scene.truth(i) for i in range(8)], delimiter=",")
     (flights / "broken.mcap").write_bytes(b"\x89MCAP0\r\n" + b"garbage" * 10)
     out = tmp_path / "eval"
-    args = ["--bag", str(flights), "--topic", "/camera/image_raw", "--tracker", "csrt", "--out", str(out)]
+    args = ["--bag", str(flights), "--topic", "/camera/image_raw", "--tracker", "csrt", "--out", str(out),
+            "--jobs", "1"]  # fmt: skip
     assert evaluate_main([*args, "--no-progress"]) == 1
     report = json.loads((out / "report.json").read_text())
     scored = set(report["trackers"]["csrt"]["per_sequence"])

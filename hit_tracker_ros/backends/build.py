@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..core.cpu import cpu_policy
+from ..core.files import exclusive
 from .engine_cache import sha256_file
 from .options import BackendOptions
 from .profiles import Profile, dla_profile
@@ -86,23 +87,30 @@ def write_export_meta(out: Path, name: str, checkpoint: Path, static_weights: bo
 def onnx_for(network: NetworkSpec, static_weights: bool = False) -> Path:
     """The ONNX file to run: the checkpoint itself when it is one, else its export, made (and
     verified) on first use and re-made when the checkpoint changed. static_weights: the form for
-    TensorRT (the default form when the family has no other)."""
+    TensorRT (the default form when the family has no other). Processes that need the same export
+    at once (evaluation workers on one node) make it once: the others wait on its lock."""
     if network.is_onnx:
         return network.checkpoint
     static_weights = static_weights and network.has_static_weight_form
     out = onnx_path(network.checkpoint, network.name, static_weights)
-    meta_path = out.with_suffix(".json")
-    if out.exists() and meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        if (
-            meta.get("checkpoint_sha256") == sha256_file(network.checkpoint)
-            and meta.get("variant") == network.name
-            and meta.get("export_recipe") == EXPORT_RECIPE
-        ):
-            return out
-    diffs = network.export(out, static_weights)
-    write_export_meta(out, network.name, network.checkpoint, static_weights, diffs)
+    with exclusive(out.with_name(f".{out.name}.lock")):
+        if not _export_current(out, network):
+            diffs = network.export(out, static_weights)
+            write_export_meta(out, network.name, network.checkpoint, static_weights, diffs)
     return out
+
+
+def _export_current(out: Path, network: NetworkSpec) -> bool:
+    """Whether `out` is an export of this checkpoint and variant by the current recipe."""
+    meta_path = out.with_suffix(".json")
+    if not (out.exists() and meta_path.exists()):
+        return False
+    meta = json.loads(meta_path.read_text())
+    return (
+        meta.get("checkpoint_sha256") == sha256_file(network.checkpoint)
+        and meta.get("variant") == network.name
+        and meta.get("export_recipe") == EXPORT_RECIPE
+    )
 
 
 def _ort_provider(name: str) -> Callable[[], str | None]:

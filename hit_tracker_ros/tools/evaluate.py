@@ -1,7 +1,8 @@
 """One-pass evaluation (OPE) of trackers over OTB / LaSOT / GOT-10k folders or bags with ground truth.
 
   python -m hit_tracker_ros.tools.evaluate --dataset otb ~/data/OTB100 --tracker csrt \\
-      --tracker hit_tiny:models/HiT_Tiny.pth.tar:onnxruntime --jobs 2 --out out/eval
+      --tracker hit_tiny:models/HiT_Tiny.pth.tar:onnxruntime --out out/eval   # on a local Ray
+  ... --ray-address 10.0.0.5:6379   # on a Ray cluster  |  --jobs 2: two local processes, no Ray
   python -m hit_tracker_ros.tools.evaluate --bag field.mcap --topic /camera/image_raw --gt gt.txt \\
       --tracker csrt --out out/eval_field
 
@@ -14,7 +15,8 @@ Every finished (tracker, sequence) pair is stored as it completes (tools.eval_st
 command again after an interruption and only the pairs not done yet run. A pair that fails (an
 unreadable image, a corrupt bag, a tracker error, a worker process that died) is logged with its
 reason, does not stop the others, and is listed in the report as missing with that reason; the
-exit code is then 1. The log names the executor used.
+exit code is then 1. The log names the executor used (tools.eval_executors: Ray by default,
+`--jobs N` local processes) and, on Ray, the nodes the pairs ran on.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from .datasets import (
     load_dataset,
     sidecar_ground_truth,
 )
+from .eval_executors import Executor, InProcess, ProcessPool, choose, used_nodes
 from .eval_store import ResultStore
 from .progress import Progress
 
@@ -166,45 +168,43 @@ def evaluate(
     progress: bool = True,
     log=_log,
     unreadable: dict[str, str] | None = None,
+    executor: Executor | None = None,
 ) -> dict:
-    """Run every tracker on every sequence not done yet (in `jobs` processes), store each pair as it
-    finishes, then score everything stored and write the report and plots."""
+    """Run every tracker on every sequence not done yet (on `executor`, default: `jobs` local
+    processes), store each pair as it finishes, then score everything stored and write the report
+    and plots."""
+    executor = executor or (ProcessPool(jobs) if jobs > 1 else InProcess())
     store = ResultStore(out)
     for spec in specs:
         store.claim(spec.name, spec.identity())
     pairs = [(spec, seq) for spec in specs for seq in sequences]
     tasks = [(spec, seq) for spec, seq in pairs if not store.done(spec.name, seq.name)]
-    executor = f"a pool of {jobs} processes" if jobs > 1 else "this process"
     log(
         f"evaluate: {len(tasks)} of {len(pairs)} (tracker, sequence) pairs to run "
-        f"({len(pairs) - len(tasks)} done before, kept), executor: {executor}"
+        f"({len(pairs) - len(tasks)} done before, kept), executor: {executor.name}"
     )
-
-    def finished(outcome: Outcome) -> None:
-        tracker, sequence, boxes, fps, lost, error = outcome
-        if error:
-            store.fail(tracker, sequence, error)
-            log(f"evaluate: {tracker} on {sequence} failed: {error}")
-        else:
-            store.save(tracker, sequence, boxes, fps, lost)
-
     bar = Progress(len(tasks), label="sequences", enabled=progress)
-    if jobs > 1 and tasks:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(_task, task): task for task in tasks}
-            for n, future in enumerate(as_completed(futures), start=1):
-                spec, seq = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # noqa: BLE001 - the worker died (killed, out of memory)
-                    outcome = (spec.name, seq.name, None, float("nan"), [], f"worker process died: {exc!r}")
-                finished(outcome)
-                bar.update(n)
-    else:
-        for n, task in enumerate(tasks, start=1):
-            finished(_task(task))
-            bar.update(n)
+    finished = 0
+
+    def done(task: tuple, outcome: Outcome | None, reason: str) -> None:
+        nonlocal finished
+        spec, seq = task
+        error = reason or (outcome[-1] if outcome else "no outcome")
+        if error:
+            store.fail(spec.name, seq.name, error)
+            log(f"evaluate: {spec.name} on {seq.name} failed: {error}")
+        else:
+            _, _, boxes, fps, lost, _ = outcome
+            store.save(spec.name, seq.name, boxes, fps, lost)
+        finished += 1
+        bar.update(finished)
+
+    if tasks:
+        executor.run(tasks, _task, done)
     bar.close()
+    nodes = used_nodes(executor)
+    if nodes:
+        log(f"evaluate: the pairs ran on {len(nodes)} node(s): {', '.join(nodes)}")
     results = {
         spec.name: {s.name: store.load(spec.name, s.name) for s in sequences if store.done(spec.name, s.name)}
         for spec in specs
@@ -447,7 +447,18 @@ def main(argv: list[str] | None = None) -> int:
         "score_threshold=0.2,0.3, the LOST threshold); repeatable (all combinations)",
     )
     parser.add_argument("--max-sequences", type=int, default=None)
-    parser.add_argument("--jobs", type=int, default=1, help="sequences run in this many processes")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="run the pairs in this many local processes (1: this process) instead of on Ray",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="run on this Ray cluster (e.g. 10.0.0.5:6379; the package and the data on every node); "
+        "default: a local Ray instance, or this process where Ray is not installed",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -478,9 +489,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sequences = load_dataset(*args.dataset)[: args.max_sequences]
     args.out.mkdir(parents=True, exist_ok=True)
-    report = evaluate(
-        sequences, args.tracker, args.out, args.jobs, not args.no_progress, unreadable=unreadable
-    )
+    executor = choose(args.jobs, args.ray_address, _log)
+    try:
+        report = evaluate(
+            sequences, args.tracker, args.out, progress=not args.no_progress, unreadable=unreadable,
+            executor=executor,
+        )  # fmt: skip
+    finally:
+        getattr(executor, "close", lambda: None)()
     print(markdown(report).split("## Per sequence")[0].strip())
     print(f"\nwritten: {args.out / 'report.md'}, report.json, success.png, precision.png, norm_precision.png")
     for m in report["missing"]:
