@@ -249,3 +249,47 @@ def test_parameter_variants_are_trackers_of_one_report(tmp_path):
     low, high = (report["trackers"][f"csrt@score_threshold={t}"]["overall"] for t in ("0.2", "0.9"))
     assert low["lost_fraction"] <= high["lost_fraction"], "a higher LOST threshold is LOST as often or more"
     assert "**Comparison.** Most accurate:" in (out / "report.md").read_text()
+
+
+def fake_uav123(root: Path) -> Path:
+    """UAV123's layout: two sequences cut from one frame folder by the dataset's configSeqs.m, one
+    whole folder, attribute flags per sequence (anno/UAV123/att)."""
+    scene = SyntheticScene(SceneConfig(n_frames=120, seed=7, occlusion_frames=(0, 0)))
+    data, anno = root / "data_seq" / "UAV123", root / "anno" / "UAV123"
+    truth = write_frames(data / "bird1", scene, 20, name=lambda i: f"{i + 1:06d}.jpg")
+    write_frames(data / "car1", scene, 8, name=lambda i: f"{i + 1:06d}.jpg")
+    (anno / "att").mkdir(parents=True)
+    np.savetxt(anno / "bird1_1.txt", truth[0:8], fmt="%d", delimiter=",")
+    np.savetxt(anno / "bird1_2.txt", truth[12:20], fmt="%d", delimiter=",")
+    np.savetxt(anno / "car1.txt", truth[:8], fmt="%d", delimiter=",")
+    for name, flags in (("bird1_1", "1,0,0,1,0,0,0,0,0,0,0,0"), ("bird1_2", "0,0,0,1,0,0,0,0,0,0,0,0"),
+                        ("car1", "1,0,0,0,0,0,0,0,0,0,0,0")):  # fmt: skip
+        (anno / "att" / f"{name}.txt").write_text(flags + "\n")
+    (root / "configSeqs.m").write_text(
+        "seqUAV123={struct('name','bird1_1','path','D:\\\\UAV123\\\\data_seq\\\\UAV123\\\\bird1\\\\',"
+        "'startFrame',1,'endFrame',8,'nz',6,'ext','jpg','init_rect',[0,0,0,0]),...\n"
+        "struct('name','bird1_2','path','D:\\\\UAV123\\\\data_seq\\\\UAV123\\\\bird1\\\\',"
+        "'startFrame',13,'endFrame',20,'nz',6,'ext','jpg','init_rect',[0,0,0,0])};\n"
+    )
+    return root
+
+
+def test_uav123_ranges_attributes_and_the_per_attribute_table(tmp_path):
+    root = fake_uav123(tmp_path / "UAV123")
+    seqs = {s.name: s for s in load_dataset("uav123", root)}
+    assert set(seqs) == {"bird1_1", "bird1_2", "car1"}
+    assert [p.name for p in seqs["bird1_2"].image_paths][:2] == ["000013.jpg", "000014.jpg"]
+    assert seqs["bird1_1"].frame_count == 8 and seqs["car1"].frame_count == 8
+    assert seqs["bird1_1"].attributes["Scale Variation"] and seqs["bird1_2"].attributes["Fast Motion"]
+    extra = tmp_path / "flights.csv"  # a team's own flags override and extend the dataset's
+    extra.write_text("sequence,night,Fast Motion\ncar1,1,1\nbird1_1,0,0\n")
+    out = tmp_path / "eval"
+    args = ["--dataset", "uav123", str(root), "--tracker", "csrt", "--attributes", str(extra)]
+    assert evaluate_main([*args, "--out", str(out), "--no-progress", "--jobs", "1"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    attributes = report["attributes"]
+    assert attributes["Fast Motion"]["sequences"] == 2  # bird1_2 (dataset) and car1 (table); not bird1_1
+    assert attributes["night"]["sequences"] == 1 and attributes["Scale Variation"]["sequences"] == 2
+    assert attributes["night"]["trackers"]["csrt"]["sequences"] == 1
+    table = (out / "report.md").read_text()
+    assert "## Per attribute" in table and "| Fast Motion | 2 |" in table

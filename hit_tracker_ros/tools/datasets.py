@@ -1,4 +1,5 @@
-"""Tracking datasets in their published layouts (OTB, LaSOT, GOT-10k) and rosbags with ground truth."""
+"""Tracking datasets in their published layouts (OTB, LaSOT, GOT-10k, UAV123) and rosbags with
+ground truth; per-sequence attributes (UAV123's own files, or a table for any dataset or bags)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Sequence:
     image_paths: list[Path] = field(default_factory=list)
     images: list[np.ndarray] | None = None
     visible: np.ndarray | None = None
+    attributes: dict[str, bool] = field(default_factory=dict)  # e.g. {"Fast Motion": True}
 
     @property
     def frame_count(self) -> int:
@@ -106,7 +108,91 @@ def got10k(root: Path) -> list[Sequence]:
     return out
 
 
-LAYOUTS = {"otb": otb, "lasot": lasot, "got10k": got10k}
+# The 12 flags of UAV123's anno/UAV123/att/<sequence>.txt, in the order of the paper's attribute
+# table (the order the community toolkits read them in); --attributes overrides them.
+UAV123_ATTRIBUTES = (
+    "Scale Variation",
+    "Aspect Ratio Change",
+    "Low Resolution",
+    "Fast Motion",
+    "Full Occlusion",
+    "Partial Occlusion",
+    "Out-of-View",
+    "Background Clutter",
+    "Illumination Variation",
+    "Viewpoint Change",
+    "Camera Motion",
+    "Similar Object",
+)
+_CONFIG_ENTRY = re.compile(
+    r"'name'\s*,\s*'(?P<name>[^']+)'.*?'path'\s*,\s*'(?P<path>[^']*)'.*?"
+    r"'startFrame'\s*,\s*(?P<start>\d+).*?'endFrame'\s*,\s*(?P<end>\d+)",
+    re.S,
+)
+
+
+def uav123_ranges(root: Path) -> dict[str, tuple[str, int, int]]:
+    """{sequence: (frame folder, first, last frame)} from the dataset's own configSeqs.m (it ships
+    with UAV123: several sequences are frame ranges of one folder, e.g. bird1_1 .. bird1_3)."""
+    configs = sorted(root.glob("**/configSeqs.m"))
+    if not configs:
+        return {}
+    ranges = {}
+    for m in _CONFIG_ENTRY.finditer(configs[0].read_text(errors="replace")):
+        folder = [part for part in re.split(r"[\\/]", m["path"]) if part][-1] if m["path"] else m["name"]
+        ranges[m["name"]] = (folder, int(m["start"]), int(m["end"]))
+    return ranges
+
+
+def uav123(root: Path) -> list[Sequence]:
+    """root/data_seq/UAV123/<folder>/*.jpg, root/anno/UAV123/<sequence>.txt and att/<sequence>.txt;
+    frame ranges from configSeqs.m (a sequence named like its folder, without it: every frame)."""
+    anno = root / "anno" / "UAV123"
+    data = root / "data_seq" / "UAV123"
+    ranges = uav123_ranges(root)
+    out = []
+    for gt_file in sorted(anno.glob("*.txt")):
+        name = gt_file.stem
+        gt = load_boxes(gt_file)
+        if name in ranges:
+            folder, first, last = ranges[name]
+            images = _images(data / folder)[first - 1 : last]
+        elif (data / name).is_dir():
+            images = _images(data / name)
+        else:
+            raise ValueError(
+                f"UAV123 sequence {name} has no folder {data / name} and no frame range: put the "
+                "dataset's configSeqs.m under the dataset folder"
+            )
+        seq = _image_sequence(name, images, gt, np.all(np.isfinite(gt), axis=1))
+        flags = _flags(anno / "att" / f"{name}.txt")
+        if flags is not None and len(flags) == len(UAV123_ATTRIBUTES):
+            seq.attributes = dict(zip(UAV123_ATTRIBUTES, (bool(f) for f in flags), strict=True))
+        out.append(seq)
+    return out
+
+
+def read_attributes(path: str | Path) -> dict[str, dict[str, bool]]:
+    """A table of sequence attributes (CSV: a header `sequence,<attribute>,...`, then one row of
+    0/1 per sequence, named as in the report): for LaSOT's attribute matrix, or for flights
+    (night, rain, ...)."""
+    lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
+    if not lines:
+        raise ValueError(f"{path}: empty attribute table")
+    header = [h.strip() for h in lines[0].split(",")]
+    table = {}
+    for line in lines[1:]:
+        cells = [c.strip() for c in line.split(",")]
+        if len(cells) != len(header):
+            raise ValueError(f"{path}: '{line}' has {len(cells)} cells, the header {len(header)}")
+        table[cells[0]] = {
+            name: cell not in ("", "0", "false", "False")
+            for name, cell in zip(header[1:], cells[1:], strict=True)
+        }
+    return table
+
+
+LAYOUTS = {"otb": otb, "lasot": lasot, "got10k": got10k, "uav123": uav123}
 
 
 def load_dataset(layout: str, root: str | Path) -> list[Sequence]:

@@ -1,4 +1,5 @@
-"""One-pass evaluation (OPE) of trackers over OTB / LaSOT / GOT-10k folders or bags with ground truth.
+"""One-pass evaluation (OPE) of trackers over OTB / LaSOT / GOT-10k / UAV123 folders or bags with
+ground truth.
 
   python -m hit_tracker_ros.tools.evaluate --dataset otb ~/data/OTB100 --tracker csrt \\
       --tracker hit_tiny:models/HiT_Tiny.pth.tar:onnxruntime --out out/eval   # on a local Ray
@@ -38,6 +39,7 @@ from .datasets import (
     bag_sequence_name,
     find_bags,
     load_dataset,
+    read_attributes,
     sidecar_ground_truth,
 )
 from .eval_executors import Executor, InProcess, ProcessPool, choose, used_nodes
@@ -227,8 +229,10 @@ def evaluate(
 
 
 def score(sequences: list[Sequence], results: dict) -> dict:
-    """Metrics per tracker over the sequences it has results for (the others are in "missing")."""
+    """Metrics per tracker over the sequences it has results for (the others are in "missing"),
+    and per attribute over the sequences that have it."""
     report: dict = {"sequences": [s.name for s in sequences], "trackers": {}}
+    report["attributes"] = attribute_scores(sequences, results)
     for tracker, per_seq in results.items():
         curves = {
             s.name: metrics.sequence_curves(per_seq[s.name][0], s.ground_truth, s.visible)
@@ -264,6 +268,31 @@ def score(sequences: list[Sequence], results: dict) -> dict:
             },
         }
     return report
+
+
+def attribute_scores(sequences: list[Sequence], results: dict) -> dict:
+    """{attribute: {"sequences": n, "trackers": {tracker: {auc, precision_20, sequences}}}} over
+    the sequences flagged with it (LaSOT / UAV123 attributes, or a table for flights)."""
+    names = sorted({a for s in sequences for a, on in s.attributes.items() if on})
+    out = {}
+    for attribute in names:
+        flagged = [s for s in sequences if s.attributes.get(attribute)]
+        trackers = {}
+        for tracker, per_seq in results.items():
+            curves = [
+                metrics.sequence_curves(per_seq[s.name][0], s.ground_truth, s.visible)
+                for s in flagged
+                if s.name in per_seq
+            ]
+            if curves:
+                overall = metrics.dataset_scores(curves)
+                trackers[tracker] = {
+                    "auc": overall.auc,
+                    "precision_20": overall.precision_20,
+                    "sequences": len(curves),
+                }
+        out[attribute] = {"sequences": len(flagged), "trackers": trackers}
+    return out
 
 
 def _lost(seq: Sequence, result: tuple) -> metrics.LostStatistics:
@@ -325,8 +354,22 @@ def markdown(report: dict) -> str:
         "(mean and longest length in frames); LOST wrong: share of LOST frames whose box still had",
         "IoU > 0.5 with the ground truth (the tracker gave up on a target it was following).",
     ]
-    lines += ["", "## Per sequence (AUC / precision@20px / norm. precision@0.2)", ""]
     trackers = list(report["trackers"])
+    if report.get("attributes"):
+        lines += ["", "## Per attribute (AUC / precision@20px over the sequences with it)", ""]
+        lines += [
+            "| attribute | sequences | " + " | ".join(trackers) + " |",
+            "| --- | --- |" + " --- |" * len(trackers),
+        ]
+        for attribute, a in report["attributes"].items():
+            cells = [
+                f"{100 * a['trackers'][t]['auc']:.1f} / {100 * a['trackers'][t]['precision_20']:.1f}"
+                if t in a["trackers"]
+                else "-"
+                for t in trackers
+            ]
+            lines.append(f"| {attribute} | {a['sequences']} | " + " | ".join(cells) + " |")
+    lines += ["", "## Per sequence (AUC / precision@20px / norm. precision@0.2)", ""]
     lines += ["| sequence | " + " | ".join(trackers) + " |", "| --- |" + " --- |" * len(trackers)]
     for seq in report["sequences"]:
         cells = []
@@ -421,7 +464,14 @@ def plot(report: dict, out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--dataset", nargs=2, metavar=("LAYOUT", "ROOT"), help="otb|lasot|got10k and its folder"
+        "--dataset", nargs=2, metavar=("LAYOUT", "ROOT"), help="otb|lasot|got10k|uav123 and its folder"
+    )
+    parser.add_argument(
+        "--attributes",
+        type=Path,
+        default=None,
+        help="CSV of sequence attributes (header: sequence,<attribute>,...; rows of 0/1) for the "
+        "per-attribute table; UAV123 brings its own",
     )
     parser.add_argument(
         "--bag",
@@ -488,6 +538,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"evaluate: bag {bag} skipped: {unreadable[name]}", file=sys.stderr)
     else:
         sequences = load_dataset(*args.dataset)[: args.max_sequences]
+    if args.attributes is not None:
+        table = read_attributes(args.attributes)
+        for seq in sequences:
+            seq.attributes = {**seq.attributes, **table.get(seq.name, {})}
     args.out.mkdir(parents=True, exist_ok=True)
     executor = choose(args.jobs, args.ray_address, _log)
     try:
