@@ -35,20 +35,11 @@ def args(root: Path, out: Path, *extra: str) -> list[str]:
             "--out", str(out), "--no-progress", *extra]  # fmt: skip
 
 
-def metrics_of(out: Path) -> dict:
-    """The report's scores without the speeds (FPS differs between runs)."""
-    report = json.loads((out / "report.json").read_text())
+def metrics_of(out: Path) -> str:
+    """The report's scores without the speeds (FPS differs between runs), NaN-safe."""
+    from hit_tracker_ros.tools.benchmark_eval import scores
 
-    def strip(d: dict) -> dict:
-        return {k: v for k, v in d.items() if not k.startswith("fps")}
-
-    return {
-        tracker: {
-            "overall": strip(r["overall"]),
-            "per_sequence": {s: strip(v) for s, v in r["per_sequence"].items()},
-        }
-        for tracker, r in report["trackers"].items()
-    }
+    return scores(json.loads((out / "report.json").read_text()))
 
 
 def test_ray_gives_the_process_pools_metrics_and_fails_a_bad_sequence_alone(local_ray, tmp_path, capsys):

@@ -11,6 +11,7 @@ frames. Exports and engines are made beside the checkpoint, under a lock, once p
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -43,14 +44,17 @@ class InProcess:
 
 
 class ProcessPool:
-    """`jobs` local processes (no Ray needed)."""
+    """`jobs` local processes (no Ray needed), each running its runtimes on `threads` threads (as a
+    Ray task on its CPUs: the same arithmetic, and no more threads than cores)."""
 
-    def __init__(self, jobs: int) -> None:
-        self.jobs = jobs
+    def __init__(self, jobs: int, threads: int = 1) -> None:
+        self.jobs, self.threads = jobs, threads
         self.name = f"a pool of {jobs} processes"
 
     def run(self, tasks: list[Task], work: Run, done: Done) -> None:
-        with ProcessPoolExecutor(max_workers=self.jobs) as pool:
+        with ProcessPoolExecutor(
+            max_workers=self.jobs, initializer=_use_threads, initargs=(self.threads,)
+        ) as pool:
             futures = {pool.submit(work, task): task for task in tasks}
             for future in as_completed(futures):
                 task = futures[future]
@@ -81,10 +85,11 @@ class RayExecutor:
         self.nodes_used: set[str] = set()
 
     def resources(self, backend: str) -> dict:
-        """CPUs per task (Ray sets OMP_NUM_THREADS to them, which core.cpu follows), and a GPU
-        for GPU backends (`auto` too, where the cluster has GPUs)."""
+        """CPUs per task, as many runtime threads (OMP_NUM_THREADS, which core.cpu follows), and a
+        GPU for GPU backends (`auto` too, where the cluster has GPUs)."""
         gpu = backend.startswith(GPU_BACKENDS) or (backend == "auto" and self.gpus > 0)
-        return {"num_cpus": self.cpus_per_task, "num_gpus": 1 if gpu else 0}
+        threads = {"env_vars": {"OMP_NUM_THREADS": str(self.cpus_per_task)}}
+        return {"num_cpus": self.cpus_per_task, "num_gpus": 1 if gpu else 0, "runtime_env": threads}
 
     def run(self, tasks: list[Task], work: Run, done: Done) -> None:
         ray = self.ray
@@ -134,6 +139,11 @@ def _reason(exc: BaseException) -> str:
         return str(cause)
     text = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {text[-1] if text else ''}".strip()
+
+
+def _use_threads(threads: int) -> None:
+    """A pool worker's runtime threads, before any runtime loads (core.cpu reads it)."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 def _call(task: Task, work: Run, done: Done) -> None:
