@@ -204,3 +204,25 @@ def test_the_template_modulation_stays_in_fp16_range_where_the_authors_form_leav
         DynamicKernelMix.normalized = original
     assert max(ours) < 65504 / 4, max(ours)
     assert max(authors) > 65504, max(authors)  # the check has teeth: the plain form overflows FP16
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_batched_rows_equal_batch_1_for_every_variant(golden, backend):
+    """Two targets in one call (two templates, two searches) give each target's batch-1 outputs;
+    the ONNX runtimes' two graphs cache each row's template on its own."""
+    seq = sequence()
+    frames = seq["frames"]
+    tracker = build_tracker(golden.model, checkpoint=golden.checkpoint, backend=backend, max_batch=2)
+    feeds = []
+    for box in (seq["init_box"], np.array([30.0, 150.0, 36.0, 30.0])):
+        target = tracker.spawn()
+        target.initialize(frames[0], box)
+        feeds.append(target.plan(frames[1]).feeds)
+    singles = [tracker.runner.run(f) for f in feeds]
+    batched = tracker.runner.run({n: np.concatenate([f[n] for f in feeds]) for n in feeds[0]})
+    for row, single in enumerate(singles):
+        for name, value in single.items():
+            scale = max(1.0, float(np.abs(value).max()))
+            np.testing.assert_allclose(
+                batched[name][row : row + 1], value, atol=1e-5 * scale, rtol=0, err_msg=name
+            )

@@ -128,3 +128,32 @@ def test_the_executor_benchmark_compares_a_pool_and_ray_on_synthetic_flights(loc
         result["ray"]["executor"].startswith("Ray") and result["pool"]["executor"] == "a pool of 2 processes"
     )
     assert "| Ray (a local instance" in capsys.readouterr().out
+
+
+def test_workers_needing_one_export_at_once_make_it_once(tmp_path):
+    """Evaluation tasks on one node that start together build a model's ONNX export once (a lock
+    beside it); the others wait and use it."""
+    import threading
+    import time
+
+    from hit_tracker_ros.backends.build import NetworkSpec, onnx_for
+
+    checkpoint = tmp_path / "net.pth"
+    checkpoint.write_bytes(b"weights")
+    exports = []
+
+    def export(out: Path, _static: bool) -> dict:
+        exports.append(out)
+        time.sleep(0.5)  # time is the behaviour: a slow export the other workers overlap
+        out.write_bytes(b"onnx")
+        return {"pred_boxes": 0.0}
+
+    spec = NetworkSpec("net", checkpoint, {"search": (1, 3, 8, 8)}, ("pred_boxes",), export, lambda: None,
+                       lambda: [], lambda outputs: outputs)  # fmt: skip
+    paths = []
+    workers = [threading.Thread(target=lambda: paths.append(onnx_for(spec))) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+    assert len(exports) == 1 and len(set(paths)) == 1 and paths[0].read_bytes() == b"onnx"
