@@ -4,6 +4,7 @@ Ctrl-C, then let the node stop its own work before ROS shuts down."""
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Callable
 
 import rclpy
@@ -30,9 +31,16 @@ def spin_node(
     one executor thread suffices; rclpy's MultiThreadedExecutor adds tens of ms of latency per
     message (measured on the tracker: image round trip median 31 ms, p90 128 ms vs 0.8 / 1.0 ms)."""
     configure_openmp()  # before PyTorch loads (OpenMP reads its wait policy once): core.cpu
+    interrupted = threading.Event()
+
+    def interrupt(signum, frame) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)  # rclpy's own handler (if any) calls it after its own
     if publish_on_exit:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, interrupt)
     else:
         rclpy.init(args=args)
     node = make_node()
@@ -43,10 +51,11 @@ def spin_node(
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
-        # Ctrl-C shuts the context down from rclpy's signal handler; when that lands while the
-        # executor builds its wait set, rclpy raises RCLError ("the given context is not
-        # valid") instead of ExternalShutdownException (seen on Jazzy under load): a shutdown too
-        if rclpy.ok():
+        # Ctrl-C landing inside rclpy's C++ calls surfaces as other errors: RCLError ("the given
+        # context is not valid") while the executor builds its wait set (Jazzy), or the
+        # KeyboardInterrupt turned into pybind11's "Unable to convert call argument" while a
+        # message is taken (Kilted). Both seen under load; both are a shutdown.
+        if rclpy.ok() and not interrupted.is_set():
             raise
     finally:
         _ignore_repeated_interrupts()
