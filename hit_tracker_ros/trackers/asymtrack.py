@@ -10,9 +10,6 @@ confidence (trackers.hit.corner_confidence).
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..core.tracker import DEFAULT_SCORE_THRESHOLD
 from ..models.specs import (
     ASYMTRACK_CACHE,
     ASYMTRACK_INPUTS,
@@ -20,23 +17,16 @@ from ..models.specs import (
     ASYMTRACK_VARIANTS,
     asymtrack_cache_shapes,
 )
-from .crop_tracker import CropTracker
 from .family import Family, TwoGraphs, lazy
-from .hit import decode_corner_head
+from .hit import HiTTracker
 from .network import register_family
 from .options import CropOptions
 
 
-class AsymTrackTracker(CropTracker):
-    """AsymTrack-T/S/B over any NetworkRunner."""
+class AsymTrackTracker(HiTTracker):
+    """AsymTrack-T/S/B over any NetworkRunner: HiT's pipeline and decoding, its own variants."""
 
-    def __init__(
-        self, variant: str, runner, score_threshold: float = DEFAULT_SCORE_THRESHOLD, options=CropOptions()
-    ) -> None:
-        super().__init__(variant, ASYMTRACK_VARIANTS[variant], runner, score_threshold, options)
-
-    def decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
-        return decode_corner_head(outputs)
+    variants = ASYMTRACK_VARIANTS
 
 
 ASYMTRACK = Family(

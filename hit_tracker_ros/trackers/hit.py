@@ -46,12 +46,15 @@ def decode_corner_head(outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, floa
 
 
 class HiTTracker(CropTracker):
-    """HiT-Base/Small/Tiny over any NetworkRunner (PyTorch, ONNX Runtime, TensorRT)."""
+    """HiT-Base/Small/Tiny over any NetworkRunner (PyTorch, ONNX Runtime, TensorRT); any family
+    with HiT's pipeline and corner head names its own `variants` (AsymTrack)."""
+
+    variants = HIT_VARIANTS
 
     def __init__(
         self, variant: str, runner, score_threshold: float = DEFAULT_SCORE_THRESHOLD, options=CropOptions()
     ) -> None:
-        super().__init__(variant, HIT_VARIANTS[variant], runner, score_threshold, options)
+        super().__init__(variant, self.variants[variant], runner, score_threshold, options)
 
     def decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
         return decode_corner_head(outputs)
