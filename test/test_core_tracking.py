@@ -108,3 +108,20 @@ def test_frame_cache_lookup():
     with pytest.raises(LookupError, match="no cached frame"):
         cache.find(350, tolerance_ns=10)
     assert [s for s, _ in cache.between(200, 400)] == [300, 400]
+
+
+def test_the_synthetic_scene_has_fresh_sensor_noise_on_every_frame_and_every_run_alike():
+    """Zero-mean noise of sigma ~3 grey levels, different from frame to frame, the same frame on
+    every run (scenes are the reference of tests, demos and benchmarks)."""
+    config = SceneConfig(n_frames=8, occlusion_frames=(0, 0))
+    scene, again = SyntheticScene(config), SyntheticScene(config)
+    clean = SyntheticScene(config)._background.astype(np.float64)  # the clutter without noise
+    corner = (slice(0, 40), slice(0, 60))  # the target never passes there
+    residuals = []
+    for i in range(len(scene)):
+        frame = scene.frame(i)
+        np.testing.assert_array_equal(frame, again.frame(i))
+        residuals.append(frame[corner].astype(np.float64) - clean[corner])
+    for r in residuals:
+        assert abs(r.mean()) < 0.3 and 2.5 < r.std() < 3.5
+    assert all(np.abs(a - b).mean() > 2.0 for a, b in zip(residuals, residuals[1:], strict=False))
