@@ -34,8 +34,14 @@ def spin_node(
     interrupted = threading.Event()
 
     def interrupt(signum, frame) -> None:
+        """Ends the spin, once: a second signal, or one that lands after ROS is already shutting
+        down (rclpy's own handler shuts the context down and Python runs this one later, maybe
+        after the spin has returned and the cleanup began), only notes it. Raising then cut the
+        cleanup short (a traceback and an abort, seen under load)."""
+        first = not interrupted.is_set()
         interrupted.set()
-        raise KeyboardInterrupt
+        if first and rclpy.ok():
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, interrupt)  # rclpy's own handler (if any) calls it after its own
     if publish_on_exit:
@@ -47,7 +53,8 @@ def spin_node(
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
+        if not interrupted.is_set():  # Ctrl-C before ROS was up: stop without spinning
+            executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
