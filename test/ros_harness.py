@@ -28,20 +28,6 @@ def status_box(status: TrackerStatus) -> np.ndarray:
     return bbox_to_xywh(status.bbox)
 
 
-def box_at_tracker(camera: SceneCamera, tracker: RemoteTracker) -> np.ndarray:
-    """The truth box of the newest frame the tracker has reported on: what a command without a
-    stamp (MAVLink's) is applied to, give or take a frame. The newest frame published can be many
-    frames ahead of it on a loaded machine, and a box from it can miss the target."""
-    statuses = tracker.statuses()
-    if not statuses:
-        return camera.newest()
-    status = statuses[-1]
-    try:
-        return camera.truth_of(stamp_of(status))
-    except KeyError:  # a status of a frame before this camera's
-        return camera.newest()
-
-
 def free_udp_port() -> int:
     """A UDP port free on the loopback now (a MAVLink link of one test)."""
     import socket

@@ -20,7 +20,6 @@ from ros_harness import (
     NodeProcess,
     RemoteTracker,
     SceneCamera,
-    box_at_tracker,
     free_udp_port,
     stamp_of,
     status_box,
@@ -71,7 +70,7 @@ class Vehicle:
             time.sleep(0.5)  # time is the behaviour: an operator retries a moment later
 
     def rect(self) -> tuple[tuple[float, float], tuple[float, float]]:
-        x, y, w, h = box_at_tracker(self.camera, self.tracker)
+        x, y, w, h = self.camera.truth_at_tracker(self.tracker.statuses())
         return (x / W, y / H), ((x + w) / W, (y + h) / H)
 
     def tracking_like_the_truth(self, skip: int = 0) -> TrackerStatus:
@@ -131,7 +130,7 @@ def test_onboard_tracking_gets_camera_information_unasked_and_tracks(client, tmp
         assert ack.result == mav.MAV_RESULT_ACCEPTED
         vehicle.tracking_like_the_truth()
         # a point, as AP_Camera_Tracking sends it (no radius): the tracker fits the box
-        x, y, w, h = box_at_tracker(vehicle.camera, vehicle.tracker)
+        x, y, w, h = vehicle.camera.truth_at_tracker(vehicle.tracker.statuses())
         sent = ap.set_tracking("point", ((x + w / 2) / W, (y + h / 2) / H))
         assert ap.ack(mav.MAV_CMD_CAMERA_TRACK_POINT, sent).result == mav.MAV_RESULT_ACCEPTED
         status = vehicle.tracking_like_the_truth(skip=5)

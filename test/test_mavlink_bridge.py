@@ -16,7 +16,7 @@ import uuid
 import numpy as np
 import pytest
 from lifecycle_msgs.msg import Transition
-from ros_harness import NodeProcess, RemoteTracker, SceneCamera, box_at_tracker
+from ros_harness import NodeProcess, RemoteTracker, SceneCamera
 
 from hit_tracker_ros.core.boxes import iou
 from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
@@ -91,6 +91,13 @@ class Rig:
         x, y, w, h = box
         return x / W, y / H, (x + w) / W, (y + h) / H
 
+    def target(self) -> np.ndarray:
+        """The target's box in the newest frame the tracker has reported on."""
+        return self.feeder.truth_at_tracker(self.tracker.statuses())
+
+    def target_rect(self) -> tuple[float, float, float, float]:
+        return self.rect_of(self.target())
+
     def statuses(self, since: float) -> list:
         return self.gcs.messages("CAMERA_TRACKING_IMAGE_STATUS", since)
 
@@ -129,7 +136,7 @@ def test_heartbeat_and_camera_information(rig):
 
 
 def test_rectangle_starts_a_track_whose_status_follows_the_target(rig):
-    sent, ack = rig.command(RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker)))
+    sent, ack = rig.command(RECT, *rig.target_rect())
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     statuses = wait_for_statuses(rig, sent + 0.3, 30, lambda s: s.tracking_status == ACTIVE)
     assert 12 <= rate_hz(rig, statuses) <= 30, "about 20 Hz while tracking"
@@ -151,13 +158,13 @@ def test_rectangle_starts_a_track_whose_status_follows_the_target(rig):
 
 def test_point_mode_and_stop(rig):
     sent, ack = rig.command(
-        RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker))
+        RECT, *rig.target_rect()
     )  # a rectangle track first
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     wait_for_statuses(rig, sent, 1, lambda s: s.tracking_mode == mav.CAMERA_TRACKING_MODE_RECTANGLE)
     sent, _ = rig.command(STOP)
     rig.gcs.wait("CAMERA_TRACKING_IMAGE_STATUS", sent, lambda m: m.tracking_status == 0)
-    x, y, w, h = box_at_tracker(rig.feeder, rig.tracker)
+    x, y, w, h = rig.target()
     sent, ack = rig.command(POINT, (x + w / 2) / W, (y + h / 2) / H, 0.06)
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     statuses = wait_for_statuses(rig, sent, 5, lambda s: s.tracking_status == ACTIVE)
@@ -225,7 +232,7 @@ def final_acks(rig, since: float) -> list:
 
 
 def test_message_interval_sets_the_status_rate(rig):
-    _, ack = rig.command(RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker)))
+    _, ack = rig.command(RECT, *rig.target_rect())
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     for interval_us, low, high in ((200_000, 3.5, 7.0), (0, 12.0, 30.0)):
         sent, ack = rig.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 275, interval_us)
@@ -240,7 +247,7 @@ def test_message_interval_sets_the_status_rate(rig):
     assert rig.statuses(sent + 0.2) == []
     # the interval is this client's: a track another client starts streams at the default rate
     other = (254, 190)
-    sent = rig.gcs.command(RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker)), source=other)
+    sent = rig.gcs.command(RECT, *rig.target_rect(), source=other)
     assert rig.gcs.ack(RECT, sent, 15, source=other).result == mav.MAV_RESULT_ACCEPTED
     statuses = wait_for_statuses(rig, sent + 0.3, 8)
     assert 12 <= rate_hz(rig, statuses) <= 30, "the other client's track streams"
@@ -314,7 +321,7 @@ def test_garbage_and_unknown_messages_change_nothing(rig):
 
 def test_a_burst_of_1000_commands_is_answered(rig):
     start = time.monotonic()
-    rect = rig.rect_of(box_at_tracker(rig.feeder, rig.tracker))
+    rect = rig.target_rect()
     kinds = [
         (RECT, rect),
         (RECT, (math.nan, 0, 1, 1)),
@@ -364,12 +371,12 @@ def test_ground_station_leaves_and_comes_back(rig):
     time.sleep(2.5)  # time is the behaviour: heartbeats go into the void (ICMP port unreachable)
     rig.gcs = GroundStation(f"udpin:127.0.0.1:{rig.port}")
     rig.gcs.wait("HEARTBEAT", timeout=10)
-    _, ack = rig.command(RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker)))
+    _, ack = rig.command(RECT, *rig.target_rect())
     assert ack.result == mav.MAV_RESULT_ACCEPTED
 
 
 def test_tracker_restart(rig):
-    _, ack = rig.command(RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker)))
+    _, ack = rig.command(RECT, *rig.target_rect())
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     rig.tracker.node.stop()
     stopped = time.monotonic()
@@ -387,7 +394,7 @@ def test_tracker_restart(rig):
     # service client has discovered the new tracker), once per heartbeat
     deadline = time.monotonic() + 20
     while (
-        ack := rig.command(RECT, *rig.rect_of(box_at_tracker(rig.feeder, rig.tracker)))[1]
+        ack := rig.command(RECT, *rig.target_rect())[1]
     ).result != mav.MAV_RESULT_ACCEPTED:
         assert ack.result == mav.MAV_RESULT_TEMPORARILY_REJECTED and time.monotonic() < deadline, ack
         rig.gcs.wait("HEARTBEAT", time.monotonic())
@@ -518,7 +525,7 @@ def test_routine_requests_are_answered_without_statustext(rig):
 
 def test_a_retransmission_never_starts_the_track_twice(rig):
     before = int(rig.tracker.diagnostics()["init_accepted"])
-    rect = rig.rect_of(box_at_tracker(rig.feeder, rig.tracker))
+    rect = rig.target_rect()
     start = rig.gcs.command(RECT, *rect)
     rig.gcs.command(RECT, *rect, confirmation=1)  # resent while the first is in flight
     ack = rig.gcs.ack(RECT, start, 15)

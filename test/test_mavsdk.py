@@ -12,7 +12,6 @@ from ros_harness import (
     NodeProcess,
     RemoteTracker,
     SceneCamera,
-    box_at_tracker,
     free_udp_port,
     stamp_of,
     status_box,
@@ -74,9 +73,12 @@ def test_mavsdk_discovers_the_camera_and_tracks(client, tmp_path):
             which MAVSDK reports as DENIED or BUSY), as an operator would."""
             until(lambda: _succeeds(call), 30, "the command accepted")
 
-        accepted(lambda: camera.track_rectangle(CAMERA_COMPONENT, *_rect(box_at_tracker(feed, tracker))))
+        def target():
+            return feed.truth_at_tracker(tracker.statuses())
+
+        accepted(lambda: camera.track_rectangle(CAMERA_COMPONENT, *_rect(target())))
         tracking_on_target()
-        x, y, w, h = box_at_tracker(feed, tracker)
+        x, y, w, h = target()
         camera.track_point(CAMERA_COMPONENT, (x + w / 2) / W, (y + h / 2) / H, 0.0)
         tracking_on_target()
         camera.track_stop(CAMERA_COMPONENT)

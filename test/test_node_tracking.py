@@ -180,13 +180,19 @@ def test_default_best_effort_input_and_debug_image(start_tracker):
             break
     seen = round((_stamp(t.statuses()[-1]) - frame_stamp_ns(0)) / 33_333_333)
     assert t.init(SCENE.truth(seen), frame_stamp_ns(seen)).success
-    for i in range(seen + 1, seen + 21):
+
+    def outputs() -> list[TrackerStatus]:
+        return [s for s in t.statuses() if _stamp(s) > frame_stamp_ns(seen)]
+
+    # the camera keeps running until ten frames after the init have come back (best effort may
+    # drop some on a loaded machine; the node drops stale ones when busy)
+    deadline, i = time.monotonic() + 60, seen + 1
+    while len(outputs()) < 10:
+        assert time.monotonic() < deadline, f"best-effort frames arrive and are processed: {len(outputs())}"
         t.publish_image(image(i), reliable=False)
         time.sleep(0.05)  # time is the behaviour: a 20 Hz best-effort camera
-    t.client.wait_until(lambda: _stamp(t.statuses()[-1]) >= frame_stamp_ns(seen + 15), 10, "outputs")
-    outputs = {_stamp(s) for s in t.statuses()} & {frame_stamp_ns(i) for i in range(seen + 1, seen + 21)}
-    assert len(outputs) >= 10, "most best-effort frames on localhost arrive and are processed"
-    assert t.statuses()[-1].state == TrackerStatus.TRACKING
+        i += 1
+    assert outputs()[-1].state == TrackerStatus.TRACKING
     debug = t.client.received(debug_topic)
     assert debug and debug[-1].encoding == "rgb8" and (debug[-1].width, debug[-1].height) == SIZE
 

@@ -86,10 +86,12 @@ def run(repeats: int, seconds: float) -> dict:
 
         ack_ms, active_ms = [], []
         for _ in range(repeats):
-            x, y, w, h = camera.newest()
+            x, y, w, h = camera.truth_at_tracker(tracker.statuses())  # where the command lands
             rect = (x / width, y / height, (x + w) / width, (y + h) / height)
             sent, ack = gcs.request(mav.MAV_CMD_CAMERA_TRACK_RECTANGLE, *rect)
-            active = gcs.wait("CAMERA_TRACKING_IMAGE_STATUS", sent, lambda m: m.tracking_status == 1)
+            active = gcs.wait(
+                "CAMERA_TRACKING_IMAGE_STATUS", sent, lambda m: m.tracking_status == 1, timeout=60
+            )
             ack_ms.append((gcs.arrival(ack) - sent) * 1e3)
             active_ms.append((gcs.arrival(active) - sent) * 1e3)
             time.sleep(0.3)

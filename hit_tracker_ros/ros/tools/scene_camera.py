@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 import numpy as np
 from sensor_msgs.msg import Image
+
+from hit_tracker_ros.msg import TrackerStatus
 
 from ...core.images import encode_raw
 from ..conversions import ns_to_time
@@ -63,6 +66,19 @@ class SceneCamera:
         """The truth box of the newest frame shown at or before monotonic time `t`."""
         with self._lock:
             return next(box for shown, _, box in reversed(self._shown) if shown <= t)
+
+    def truth_at_tracker(self, statuses: Sequence[TrackerStatus]) -> np.ndarray:
+        """The truth box of the newest frame a tracker has reported on (`statuses`, oldest
+        first): what a command without a stamp (MAVLink's) is applied to, give or take a frame.
+        The newest frame published can be many frames ahead of it on a loaded machine, and a box
+        from that frame can miss the target."""
+        for status in reversed(statuses):
+            stamp = status.header.stamp.sec * 10**9 + status.header.stamp.nanosec
+            with self._lock:
+                box = self._by_stamp.get(stamp)
+            if box is not None:
+                return box
+        return self.newest()
 
     def truth_of(self, stamp_ns: int) -> np.ndarray:
         """The truth box of the frame stamped `stamp_ns`."""
