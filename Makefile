@@ -1,6 +1,6 @@
 # Two commands matter: `make demo` (tracking demo over real DDS) and `make test` (all tests).
 # Both create the environment from scratch on first use (scripts/setup; cached afterwards).
-.PHONY: env demo test test-kilted test-jazzy test-gpu lint clean
+.PHONY: env demo test test-jazzy test-gpu lint clean
 
 env:
 	scripts/setup
@@ -8,21 +8,19 @@ env:
 demo: env
 	scripts/run python -m hit_tracker_ros.ros.tools.demo --out out/demo
 
-# Every test on Kilted, and the ROS tests again on Jazzy, in three runs side by side
-# (scripts/test: the ROS tests of each distro, and the computation-only tests under `nice`).
-# Each run has two pytest-xdist workers (a file per worker at a time), each with one CPU thread
-# per runtime, and each worker reserves its own ROS domain.
+# Two test workers (pytest-xdist, a file per worker at a time), each with one CPU thread per runtime
+# (OMP_NUM_THREADS, which core.cpu respects): the suite is CPU-bound, and waits of one overlap the
+# other's work. Each worker reserves its own ROS domain.
+TEST_WORKERS ?= 2
+PYTEST = OMP_NUM_THREADS=1 scripts/run python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: lint
-	HTR_DISTRO=jazzy scripts/setup
-	scripts/test all
+	$(PYTEST) test
 
-# One distro alone: every test on Kilted; the ROS tests on Jazzy (rclpy 7.1, its own environment).
-test-kilted: lint
-	scripts/test kilted
-
+# The ROS tests again on ROS 2 Jazzy (rclpy 7.1 from the ros-jazzy-* wheels), in its own environment.
 test-jazzy:
 	HTR_DISTRO=jazzy scripts/setup
-	scripts/test jazzy
+	HTR_DISTRO=jazzy $(PYTEST) test -m ros
 
 # GPU tests (TensorRT engines, CUDA backends, speed table): on a machine with CUDA and `tensorrt`.
 test-gpu: env
