@@ -3,6 +3,7 @@ deterministic weights) and checkpoints in the authors' training-pickle format.""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -43,6 +44,14 @@ def require_golden() -> Path:
 
 def load_variant(name: str) -> tuple[dict, np.lib.npyio.NpzFile, dict[str, np.ndarray]]:
     """(manifest, npz, golden state dict) of golden variant `name`, e.g. 'HiT_Base'."""
+    meta, npz, state = _variant(name)
+    return meta, npz, dict(state)
+
+
+@functools.lru_cache(maxsize=8)
+def _variant(name: str) -> tuple[dict, np.lib.npyio.NpzFile, dict[str, np.ndarray]]:
+    """Drawn once per test process: the weights rule takes up to 2 s of CPU for a ViT-B, and a
+    worker meets the same variants in many modules."""
     folder = require_golden()
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
