@@ -87,6 +87,16 @@ class Rig:
         sent = self.gcs.command(command, *params)
         return sent, self.gcs.ack(command, sent, timeout)
 
+    def wait_for_images(self, timeout: float = 60.0) -> None:
+        """Until the bridge has seen the tracker's images (CAMERA_INFORMATION gives a resolution):
+        before it, a track command is TEMPORARILY_REJECTED (after a restart, on a loaded machine)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            sent, _ = self.command(mav.MAV_CMD_REQUEST_MESSAGE, mav.MAVLINK_MSG_ID_CAMERA_INFORMATION)
+            if self.gcs.wait("CAMERA_INFORMATION", sent).resolution_h:
+                return
+            assert time.monotonic() < deadline, "the bridge never saw the tracker's images"
+
     def rect_of(self, box) -> tuple[float, float, float, float]:
         x, y, w, h = box
         return x / W, y / H, (x + w) / W, (y + h) / H
@@ -157,9 +167,7 @@ def test_rectangle_starts_a_track_whose_status_follows_the_target(rig):
 
 
 def test_point_mode_and_stop(rig):
-    sent, ack = rig.command(
-        RECT, *rig.target_rect()
-    )  # a rectangle track first
+    sent, ack = rig.command(RECT, *rig.target_rect())  # a rectangle track first
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     wait_for_statuses(rig, sent, 1, lambda s: s.tracking_mode == mav.CAMERA_TRACKING_MODE_RECTANGLE)
     sent, _ = rig.command(STOP)
@@ -393,9 +401,7 @@ def test_tracker_restart(rig):
     # as a ground station does: TEMPORARILY_REJECTED means "again later" (here: until the bridge's
     # service client has discovered the new tracker), once per heartbeat
     deadline = time.monotonic() + 20
-    while (
-        ack := rig.command(RECT, *rig.target_rect())[1]
-    ).result != mav.MAV_RESULT_ACCEPTED:
+    while (ack := rig.command(RECT, *rig.target_rect())[1]).result != mav.MAV_RESULT_ACCEPTED:
         assert ack.result == mav.MAV_RESULT_TEMPORARILY_REJECTED and time.monotonic() < deadline, ack
         rig.gcs.wait("HEARTBEAT", time.monotonic())
 
@@ -524,6 +530,7 @@ def test_routine_requests_are_answered_without_statustext(rig):
 
 
 def test_a_retransmission_never_starts_the_track_twice(rig):
+    rig.wait_for_images()  # a first send refused for want of an image would not show the rule
     before = int(rig.tracker.diagnostics()["init_accepted"])
     rect = rig.target_rect()
     start = rig.gcs.command(RECT, *rect)

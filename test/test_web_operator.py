@@ -43,7 +43,7 @@ from selenium.webdriver.common.actions.interaction import POINTER_TOUCH  # noqa:
 from selenium.webdriver.common.actions.pointer_input import PointerInput  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
-SCENE = SyntheticScene(SceneConfig(n_frames=900))  # a slow target: the frame shown barely differs
+SCENE = SyntheticScene(SceneConfig(n_frames=900, occlusion_frames=(0, 0)))  # slow, never hidden
 W, H = SCENE.config.width, SCENE.config.height
 OUT = Path(__file__).resolve().parents[1] / "out" / "web"
 

@@ -25,6 +25,8 @@ from ...core.errors import cli
 from ...core.synthetic import SceneConfig, SyntheticScene
 from .private_domain import use_private_domain
 
+MIN_SAMPLES = 10  # statuses forwarded to the ground station before the figures are taken
+
 
 def _median(values) -> float:
     return float(np.median(values)) if len(values) else float("nan")
@@ -96,10 +98,15 @@ def run(repeats: int, seconds: float) -> dict:
             active_ms.append((gcs.arrival(active) - sent) * 1e3)
             time.sleep(0.3)
 
-        # status -> MAVLink, and the controller's loop, while a track runs
+        # status -> MAVLink, and the controller's loop, while a track runs: `seconds` at least,
+        # and until MIN_SAMPLES statuses went out (a loaded machine sends fewer per second)
         start = time.monotonic()
         skip = len(tracker.statuses())
         time.sleep(seconds)
+        while len(gcs.messages("CAMERA_TRACKING_IMAGE_STATUS", start)) < MIN_SAMPLES:
+            if time.monotonic() - start > seconds + 60:
+                raise TimeoutError(f"fewer than {MIN_SAMPLES} tracking statuses in {seconds + 60:g} s")
+            time.sleep(0.2)
         with client._lock:
             statuses = list(
                 zip(client.messages[tracker.status_topic], client.arrivals[tracker.status_topic], strict=True)
