@@ -134,24 +134,34 @@ def test_workers_needing_one_export_at_once_make_it_once(tmp_path):
     """Evaluation tasks on one node that start together build a model's ONNX export once (a lock
     beside it); the others wait and use it."""
     import threading
-    import time
 
     from hit_tracker_ros.backends.build import NetworkSpec, onnx_for
 
     checkpoint = tmp_path / "net.pth"
     checkpoint.write_bytes(b"weights")
-    exports = []
+    exports, asked = [], []
+    everyone_asked, counting = threading.Event(), threading.Lock()
 
     def export(out: Path, _static: bool) -> dict:
         exports.append(out)
-        time.sleep(0.5)  # time is the behaviour: a slow export the other workers overlap
+        # the export lasts until every worker has asked for it: without the lock they would all
+        # find no file and export too
+        assert everyone_asked.wait(30)
         out.write_bytes(b"onnx")
         return {"pred_boxes": 0.0}
 
     spec = NetworkSpec("net", checkpoint, {"search": (1, 3, 8, 8)}, ("pred_boxes",), export, lambda: None,
                        lambda: [], lambda outputs: outputs)  # fmt: skip
     paths = []
-    workers = [threading.Thread(target=lambda: paths.append(onnx_for(spec))) for _ in range(3)]
+
+    def worker() -> None:
+        with counting:
+            asked.append(1)
+            if len(asked) == 3:
+                everyone_asked.set()
+        paths.append(onnx_for(spec))
+
+    workers = [threading.Thread(target=worker) for _ in range(3)]
     for w in workers:
         w.start()
     for w in workers:
