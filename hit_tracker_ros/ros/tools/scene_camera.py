@@ -13,7 +13,7 @@ from sensor_msgs.msg import Image
 from hit_tracker_ros.msg import TrackerStatus
 
 from ...core.images import encode_raw
-from ..conversions import ns_to_time
+from ..conversions import ns_to_time, stamp_to_ns
 from .dds_client import Client
 
 
@@ -73,7 +73,7 @@ class SceneCamera:
         The newest frame published can be many frames ahead of it on a loaded machine, and a box
         from that frame can miss the target."""
         for status in reversed(statuses):
-            stamp = status.header.stamp.sec * 10**9 + status.header.stamp.nanosec
+            stamp = stamp_to_ns(status.header.stamp)
             with self._lock:
                 box = self._by_stamp.get(stamp)
             if box is not None:
