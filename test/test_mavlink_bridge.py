@@ -66,18 +66,7 @@ class Rig:
         self.gcs.wait("HEARTBEAT", timeout=20)
         self.feeder = SceneCamera(client, f"{self.ns}/image", SCENE) if feed else None
         if feed:
-            self.wait_until_bridge_sees_images()
-
-    def wait_until_bridge_sees_images(self, timeout: float = 20.0) -> None:
-        """CAMERA_INFORMATION names the resolution once the bridge has the tracker's statuses; ask
-        again at each of the bridge's heartbeats until it does."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            sent, ack = self.command(mav.MAV_CMD_REQUEST_MESSAGE, mav.MAVLINK_MSG_ID_CAMERA_INFORMATION)
-            if self.gcs.wait("CAMERA_INFORMATION", sent).resolution_h:
-                return
-            self.gcs.wait("HEARTBEAT", time.monotonic())
-        raise TimeoutError("the bridge never saw the tracker's images")
+            self.gcs.wait_for_camera_images()
 
     def _start_tracker(self) -> RemoteTracker:
         node = NodeProcess(self.ns, {"image_qos_reliability": "reliable"}, self.log_dir)
@@ -86,16 +75,6 @@ class Rig:
     def command(self, command: int, *params: float, timeout: float = 15.0):
         sent = self.gcs.command(command, *params)
         return sent, self.gcs.ack(command, sent, timeout)
-
-    def wait_for_images(self, timeout: float = 60.0) -> None:
-        """Until the bridge has seen the tracker's images (CAMERA_INFORMATION gives a resolution):
-        before it, a track command is TEMPORARILY_REJECTED (after a restart, on a loaded machine)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            sent, _ = self.command(mav.MAV_CMD_REQUEST_MESSAGE, mav.MAVLINK_MSG_ID_CAMERA_INFORMATION)
-            if self.gcs.wait("CAMERA_INFORMATION", sent).resolution_h:
-                return
-            assert time.monotonic() < deadline, "the bridge never saw the tracker's images"
 
     def rect_of(self, box) -> tuple[float, float, float, float]:
         x, y, w, h = box
@@ -397,7 +376,7 @@ def test_tracker_restart(rig):
     _, ack = rig.command(RECT, 0.1, 0.1, 0.3, 0.3)
     assert ack.result == mav.MAV_RESULT_TEMPORARILY_REJECTED
     rig.tracker = rig._start_tracker()
-    rig.wait_until_bridge_sees_images()
+    rig.gcs.wait_for_camera_images()
     # as a ground station does: TEMPORARILY_REJECTED means "again later" (here: until the bridge's
     # service client has discovered the new tracker), once per heartbeat
     deadline = time.monotonic() + 20
@@ -530,7 +509,7 @@ def test_routine_requests_are_answered_without_statustext(rig):
 
 
 def test_a_retransmission_never_starts_the_track_twice(rig):
-    rig.wait_for_images()  # a first send refused for want of an image would not show the rule
+    rig.gcs.wait_for_camera_images(60)  # a first send refused for want of an image shows nothing
     before = int(rig.tracker.diagnostics()["init_accepted"])
     rect = rig.target_rect()
     start = rig.gcs.command(RECT, *rect)

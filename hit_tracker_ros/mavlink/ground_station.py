@@ -156,6 +156,21 @@ class GroundStation:
             return ""
         return "".join(t.text for t in self.messages("STATUSTEXT", since, lambda m: m.id == last.id))
 
+    def wait_for_camera_images(self, timeout: float = 20.0) -> Any:
+        """The camera's CAMERA_INFORMATION once it names a resolution (our bridge does once it has
+        the tracker's images; before, a track command is TEMPORARILY_REJECTED). Asked again at
+        each of the camera's heartbeats."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sent, _ = self.request(mav.MAV_CMD_REQUEST_MESSAGE, mav.MAVLINK_MSG_ID_CAMERA_INFORMATION)
+            info = self.wait("CAMERA_INFORMATION", sent)
+            if info.resolution_h:
+                return info
+            self.wait("HEARTBEAT", time.monotonic())
+        raise TimeoutError(
+            f"the camera reported no images (CAMERA_INFORMATION without a resolution) in {timeout:g} s"
+        )
+
     def request(
         self, command: int, *params: float, attempts: int = 4, timeout: float = 1.5
     ) -> tuple[float, Any]:

@@ -80,10 +80,7 @@ def run(repeats: int, seconds: float) -> dict:
         client.listen(rates, Vector3Stamped)
         camera = SceneCamera(client, f"{ns}/image", scene)
         gcs.wait("HEARTBEAT", timeout=20)
-        while True:  # until the bridge has seen the tracker's images
-            _, ack = gcs.request(mav.MAV_CMD_REQUEST_MESSAGE, mav.MAVLINK_MSG_ID_CAMERA_INFORMATION)
-            if gcs.wait("CAMERA_INFORMATION", time.monotonic() - 2).resolution_h:
-                break
+        gcs.wait_for_camera_images(60)
         client.call(SetBool, f"{procs[2].name}/enable", SetBool.Request(data=True))
 
         ack_ms, active_ms = [], []
