@@ -31,8 +31,8 @@ class BackendOptions:
     cpu_threads: int = field(
         default=0,
         metadata={
-            "help": "threads of the CPU backends (PyTorch, ONNX Runtime, OpenVINO); 0: the CPUs this process "
-            "may use (its affinity and its cgroup's CPU quota)"
+            "help": "threads of the CPU backends (PyTorch, ONNX Runtime, OpenVINO) and of OpenCV (CSRT); "
+            "0: the CPUs this process may use (its affinity and its cgroup's CPU quota)"
         },
     )
     cpu_spin: bool = field(
