@@ -14,6 +14,15 @@ use_private_domain()
 os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")
 
 
+def pytest_configure(config) -> None:
+    """Once per session, in the controlling process: drop the golden-checkpoint folders of other
+    source states (golden.shared_folder)."""
+    if not hasattr(config, "workerinput"):
+        from golden import prune_shared_folders
+
+        prune_shared_folders()
+
+
 @pytest.fixture(scope="module")
 def client():
     from ros_harness import Client

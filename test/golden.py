@@ -4,16 +4,22 @@ deterministic weights) and checkpoints in the authors' training-pickle format.""
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
+import shutil
 import sys
 import types
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pytest
 
+from hit_tracker_ros.core.files import exclusive, replaced_atomically
+
+ROOT = Path(__file__).resolve().parents[1]
 # ../shared/golden beside the checkout; HTR_GOLDEN points elsewhere (e.g. a copy on a GPU machine)
 GOLDEN = Path(os.environ.get("HTR_GOLDEN") or Path(__file__).resolve().parents[2] / "shared" / "golden")
 HIT_GOLDEN = {"hit_base": "HiT_Base", "hit_small": "HiT_Small", "hit_tiny": "HiT_Tiny"}
@@ -106,32 +112,63 @@ class Golden(NamedTuple):
     checkpoint: Path
 
 
-def golden_model(model: str, folder: Path) -> Golden:
-    """Golden variant of `model` (e.g. hit_tiny), its checkpoint written into `folder`."""
+def golden_model(model: str, folder: Path | None = None) -> Golden:
+    """Golden variant of `model` (e.g. hit_tiny), its checkpoint written into `folder` (default:
+    the checkout's shared folder, see shared_folder) once, by whichever process comes first."""
     meta, npz, state = load_variant(GOLDEN_NAMES[model])
+    folder = folder or shared_folder() / model
     if model == "ettrack":  # the authors keep E.T.Track's weights under 'state_dict', DataParallel prefix
-        import torch
-
         checkpoint = folder / "checkpoint_e35.pth"
-        if not checkpoint.exists():  # written once: the exports beside it stay valid
-            weights = {f"module.{k}": torch.from_numpy(np.array(v)) for k, v in state.items()}
-            torch.save({"epoch": 35, "state_dict": weights}, checkpoint)
     else:
         checkpoint = folder / f"{GOLDEN_NAMES[model]}.pth.tar"
-        if not checkpoint.exists():
-            save_authors_checkpoint(state, checkpoint)
+    with exclusive(folder / ".checkpoint.lock"):
+        if not checkpoint.exists():  # written once: the exports beside it stay valid
+            with replaced_atomically(checkpoint) as tmp:
+                if model == "ettrack":
+                    import torch
+
+                    weights = {f"module.{k}": torch.from_numpy(np.array(v)) for k, v in state.items()}
+                    torch.save({"epoch": 35, "state_dict": weights}, tmp)
+                else:
+                    save_authors_checkpoint(state, tmp)
     return Golden(model, meta, npz, state, checkpoint)
 
 
+@functools.lru_cache(maxsize=1)
+def shared_folder() -> Path:
+    """The folder (out/test-cache/<digest>) where golden checkpoints and the ONNX exports made
+    beside them are shared by every test process of this checkout: both test workers and the
+    Jazzy leg export each network once instead of once per process. The digest covers what an
+    export depends on (the package's sources, this file, the golden data, torch and onnx), so a
+    change of any of them starts from an empty folder; `prune_shared_folders` drops older ones."""
+    digest = hashlib.sha256()
+    files = sorted((ROOT / "hit_tracker_ros").rglob("*.py")) + [Path(__file__)]
+    files += sorted(GOLDEN.glob("*.json")) + sorted(GOLDEN.glob("*.py"))
+    for path in files:
+        digest.update(path.name.encode() + path.read_bytes())
+    for dist in ("torch", "onnx", "onnxruntime", "openvino"):
+        try:
+            digest.update(f"{dist} {version(dist)}".encode())
+        except PackageNotFoundError:
+            digest.update(f"{dist} absent".encode())
+    return ROOT / "out" / "test-cache" / digest.hexdigest()[:16]
+
+
+def prune_shared_folders() -> None:
+    """Drop the shared folders of other source states (each holds up to ~1.5 GB of checkpoints)."""
+    current = shared_folder()
+    for folder in current.parent.glob("*"):
+        if folder.is_dir() and folder != current:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def golden_fixture(models):
-    """A module-scoped fixture giving a Golden per model of `models` (one test per model). The
-    checkpoint is written once per test session and shared by every module, so that the ONNX
-    export made beside it (and OpenVINO's compiled model) are made once too."""
+    """A module-scoped fixture giving a Golden per model of `models` (one test per model), its
+    checkpoint in the shared folder (shared_folder), so that the ONNX exports made beside it are
+    made once per checkout and source state, not once per test process."""
 
     @pytest.fixture(scope="module", params=list(models))
-    def fixture(request, tmp_path_factory) -> Golden:
-        folder = tmp_path_factory.getbasetemp() / "golden-checkpoints" / request.param
-        folder.mkdir(parents=True, exist_ok=True)
-        return golden_model(request.param, folder)
+    def fixture(request) -> Golden:
+        return golden_model(request.param)
 
     return fixture

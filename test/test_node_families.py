@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from golden import load_variant, save_authors_checkpoint, sequence
+from golden import golden_model, sequence
 from hit_tracker_ros.msg import TrackerStatus
 from ros_harness import frame_stamp_ns, make_image, status_box
 
@@ -13,17 +13,17 @@ pytestmark = pytest.mark.ros
 
 
 @pytest.mark.parametrize(
-    ("model", "golden", "backend"),
+    ("model", "backend"),
     [
-        ("mixformerv2_s", "MixFormerV2_S", "torch"),
-        ("compresstracker_2", "CompressTracker_2", "onnxruntime"),
-        ("ettrack", "ETTrack", "onnxruntime"),
-        ("asymtrack_tiny", "AsymTrack_T", "onnxruntime"),  # two ONNX graphs
+        ("mixformerv2_s", "torch"),
+        ("compresstracker_2", "onnxruntime"),
+        ("ettrack", "onnxruntime"),
+        ("asymtrack_tiny", "onnxruntime"),  # two ONNX graphs
     ],
 )
-def test_node_runs_family(start_tracker, tmp_path_factory, model, golden, backend):
-    _, npz, sd = load_variant(golden)
-    checkpoint = save_authors_checkpoint(sd, tmp_path_factory.mktemp(model) / f"{model}.pth.tar")
+def test_node_runs_family(start_tracker, model, backend):
+    golden = golden_model(model)  # the authors' checkpoint format (E.T.Track's own for E.T.Track)
+    npz, checkpoint = golden.npz, golden.checkpoint
     seq = sequence()
     frames = seq["frames"]
     t = start_tracker(model=model, checkpoint=str(checkpoint), backend=backend, score_threshold=0.0,

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from golden import load_variant, save_authors_checkpoint, sequence
+from golden import golden_model, sequence
 from hit_tracker_ros.msg import TrackerStatus
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
@@ -18,10 +18,9 @@ pytestmark = pytest.mark.ros
 
 
 @pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    meta, npz, sd = load_variant("HiT_Tiny")
-    path = save_authors_checkpoint(sd, tmp_path_factory.mktemp("hit") / "HiT_Tiny.pth.tar")
-    return path, npz
+def tiny_checkpoint():
+    golden = golden_model("hit_tiny")
+    return golden.checkpoint, golden.npz
 
 
 def set_threshold(t, value: float) -> None:
