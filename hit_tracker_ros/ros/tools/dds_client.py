@@ -34,7 +34,12 @@ class Client:
         self._subscriptions: dict[str, Any] = {}
 
     def close(self) -> None:
+        """Stop the executor thread, then destroy the node and the context. Destroyed while that
+        thread still held their handles in its wait, they were torn down by the thread's release
+        of the last handle, with the GIL held: once (a replay through the node, at its end) that
+        thread ran at 100 % CPU for minutes and no other thread of the process ran again."""
         self.executor.shutdown()
+        self._thread.join(timeout=30)  # the shutdown wakes its wait at once
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
 
