@@ -196,7 +196,7 @@ def test_bad_arguments_are_explained(tmp_path, capsys):
 
 @pytest.mark.ros
 def test_through_the_node_replay_loses_no_frame_and_agrees_with_bare(tmp_path):
-    n = 300
+    n = 150  # the scene's occlusion (frames 60-63), the LOST and the recovery after it included
     scene = make_bag(tmp_path / "cam", n)
     base = [
         str(tmp_path / "cam"),
