@@ -119,3 +119,18 @@ def configure_openmp() -> str:
         for key, value in OPENMP_WAIT.items():
             os.environ.setdefault(key, value)
     return openmp_policy()
+
+
+def configure_opencv(requested: int = 0) -> int:
+    """OpenCV's worker threads (CSRT, image conversions) at the CPU budget, as the runtimes'
+    follow it: left at OpenCV's default of every core, a node told to use one thread
+    (OMP_NUM_THREADS=1 or cpu_threads: 1) spent 37-41 ms of CPU per CSRT frame instead of 32
+    (320x240, the 2-core machine). OpenCV has one pool per process, so this is for a process's
+    own start (the node's configure), never for a forked child: there `setNumThreads` waits
+    forever for the parent's pool threads (seen in the evaluation's process pool)."""
+    import cv2
+
+    threads = cpu_budget(requested).threads
+    if cv2.getNumThreads() != threads:
+        cv2.setNumThreads(threads)
+    return threads

@@ -26,6 +26,7 @@ from ..backends.options import BackendOptions
 from ..core.annotate import draw_track
 from ..core.bearing import CameraModel, CameraModelError
 from ..core.boxes import InvalidBoxError, centre, point_box, validate_box
+from ..core.cpu import configure_opencv
 from ..core.handoff import HandoffPolicy, choose
 from ..core.images import DEFAULT_MAX_IMAGE_PIXELS, ImageDecodeError
 from ..core.reacquire import ReacquireSettings
@@ -108,6 +109,7 @@ class TrackerNode(ManagedNode):
         backend_options = {name: self.param(name) for name in BackendOptions.names()}
         needed = batch_needed(max_targets, self._reacquire_settings({}))
         backend_options["max_batch"] = max(int(backend_options["max_batch"]), needed)
+        configure_opencv(int(backend_options["cpu_threads"]))
         tracker = build_tracker(
             self.param("model"),
             checkpoint=self.param("checkpoint") or None,

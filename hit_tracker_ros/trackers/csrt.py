@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 
 from ..core.boxes import BoxLimits
-from ..core.cpu import cpu_budget
 from ..core.registry import ModelSpec, register_model
 from ..core.timing import StageTimer
 from ..core.tracker import DEFAULT_SCORE_THRESHOLD, Tracker
@@ -162,12 +161,9 @@ def _build(
     **options,
 ) -> CsrtTracker:
     """CSRT runs on the CPU through OpenCV: the backend options (device, engine cache, TensorRT
-    precision, ...) are accepted, as for every model; of them only the CPU thread budget applies.
-    OpenCV's worker threads follow it as the runtimes' do (core.cpu): left at OpenCV's default of
-    every core, a node told to use one thread (OMP_NUM_THREADS=1, cpu_threads: 1) spent 37-41 ms
-    of CPU per CSRT frame instead of 32 (320x240, the 2-core machine)."""
-    backend, _ = split_options("csrt", options, NoOptions)
-    cv2.setNumThreads(cpu_budget(backend.cpu_threads).threads)  # process-wide: OpenCV has one pool
+    precision, ...) are accepted, as for every model, and do not apply here. OpenCV's thread
+    count is the process's (core.cpu.configure_opencv, which the node calls)."""
+    split_options("csrt", options, NoOptions)
     return CsrtTracker(score_threshold)
 
 
