@@ -72,7 +72,8 @@ class Controller:
         return [p for p, t in zip(pairs, arrivals, strict=False) if t / 1e9 >= since]
 
     def enable(self, on: bool = True) -> None:
-        assert self.client.call(SetBool, f"{self.node.name}/enable", SetBool.Request(data=on)).success
+        request = SetBool.Request(data=on)
+        assert self.client.call(SetBool, f"{self.node.name}/enable", request, idempotent=True).success
 
     def set_parameter(self, name: str, value: float) -> bool:
         request = SetParameters.Request()
@@ -82,7 +83,9 @@ class Controller:
             )
         ]
         return (
-            self.client.call(SetParameters, f"{self.node.name}/set_parameters", request).results[0].successful
+            self.client.call(SetParameters, f"{self.node.name}/set_parameters", request, idempotent=True)
+            .results[0]
+            .successful
         )
 
 

@@ -112,13 +112,32 @@ class Client:
                 self._arrived.wait(min(remaining, 0.01))
 
     # -- services
-    def call(self, srv_type, name: str, request, timeout: float = 15.0):
+    def call(self, srv_type, name: str, request, timeout: float = 15.0, idempotent: bool = False):
+        """The response of service `name` to `request`. idempotent: send the request again every
+        LOST_RESPONSE_S while no response has come. Fast DDS drops a response when the server has
+        not yet discovered the new client's reader (it waits 100 ms: "failed to send response
+        (timeout): client will not receive response"), which happens on a loaded machine even
+        after wait_for_service; only a request that may be repeated can be recovered so."""
         client = self.node.create_client(srv_type, name)
         try:
             if not client.wait_for_service(timeout_sec=timeout):
                 raise TimeoutError(f"service {name} not available")
-            future = client.call_async(request)
-            self.wait_until(future.done, timeout, f"response of {name}")
-            return future.result()
+            deadline = time.monotonic() + timeout
+            futures = [client.call_async(request)]
+            while True:
+                remaining = deadline - time.monotonic()
+                wait = min(remaining, LOST_RESPONSE_S) if idempotent else remaining
+                try:
+                    self.wait_until(lambda: any(f.done() for f in futures), wait, f"response of {name}")
+                    return next(f for f in futures if f.done()).result()
+                except TimeoutError:
+                    if remaining <= wait:
+                        raise TimeoutError(
+                            f"timed out after {timeout:.0f} s waiting for response of {name}"
+                        ) from None
+                    futures.append(client.call_async(request))
         finally:
             self.node.destroy_client(client)
+
+
+LOST_RESPONSE_S = 3.0  # a response not there by then was dropped (an idempotent call asks again)
