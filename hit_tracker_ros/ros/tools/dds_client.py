@@ -124,18 +124,18 @@ class Client:
                 raise TimeoutError(f"service {name} not available")
             deadline = time.monotonic() + timeout
             futures = [client.call_async(request)]
-            while True:
+            answered = lambda: any(f.done() for f in futures)  # noqa: E731
+            while not answered():
                 remaining = deadline - time.monotonic()
-                wait = min(remaining, LOST_RESPONSE_S) if idempotent else remaining
+                if remaining <= 0:
+                    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for response of {name}")
                 try:
-                    self.wait_until(lambda: any(f.done() for f in futures), wait, f"response of {name}")
-                    return next(f for f in futures if f.done()).result()
+                    wait = min(remaining, LOST_RESPONSE_S) if idempotent else remaining
+                    self.wait_until(answered, wait, f"response of {name}")
                 except TimeoutError:
-                    if remaining <= wait:
-                        raise TimeoutError(
-                            f"timed out after {timeout:.0f} s waiting for response of {name}"
-                        ) from None
-                    futures.append(client.call_async(request))
+                    if idempotent:
+                        futures.append(client.call_async(request))
+            return next(f for f in futures if f.done()).result()
         finally:
             self.node.destroy_client(client)
 
