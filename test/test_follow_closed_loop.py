@@ -80,6 +80,22 @@ class Simulator:
     def stop(self) -> None:
         self.node.destroy_timer(self.timer)
 
+    def newest_frame_processed(self, tracker) -> tuple[int, np.ndarray] | None:
+        """(stamp, truth box) of the newest frame from INIT_AT on that the tracker has answered
+        with a status: an operator draws on a frame the tracker has, and on a loaded machine the
+        last frames sent may still be in flight."""
+        with self.lock:
+            boxes = {stamp: box for stamp, t, box in self.frames if t >= INIT_AT}
+        answered = [stamp_to_ns(s.header.stamp) for s in tracker.statuses()]
+        return next(((stamp, boxes[stamp]) for stamp in reversed(answered) if stamp in boxes), None)
+
+    def init_target(self, tracker, client) -> None:
+        """At INIT_AT, select the target on the newest frame the tracker has processed."""
+        client.wait_until(lambda: self.newest_frame_processed(tracker), 60, "a processed frame after INIT_AT")
+        stamp, box = self.newest_frame_processed(tracker)
+        response = tracker.init(box, stamp, label="target")
+        assert response.success, response.message
+
 
 def test_closed_loop_centres_and_follows_the_target(client, tmp_path):
     ns = f"/loop{uuid.uuid4().hex[:6]}"
@@ -100,11 +116,7 @@ def test_closed_loop_centres_and_follows_the_target(client, tmp_path):
         client.wait_for_publishers(rate_topic)
         sim = Simulator(client, ns, rate_topic)
         # the scenario runs in real time: wait for its moments
-        client.wait_until(lambda: sim.now() >= INIT_AT, 60, "the init moment")
-        with sim.lock:
-            stamp, _, box = sim.frames[-3]
-        response = tracker.init(box, stamp, label="target")
-        assert response.success, response.message
+        sim.init_target(tracker, client)
         init_time = sim.now()
         assert client.call(SetBool, f"{controller_proc.name}/enable", SetBool.Request(data=True)).success
         client.wait_until(lambda: sim.now() >= STOP_AT, 60, "the stop moment")

@@ -19,7 +19,7 @@ from hit_tracker_ros.msg import TrackerStatus
 from pymavlink import mavutil
 from ros_harness import NodeProcess, RemoteTracker, free_udp_port
 from std_srvs.srv import SetBool
-from test_follow_closed_loop import END_AT, INIT_AT, OCCLUDE_AT, REVEAL_AT, STOP_AT, Simulator
+from test_follow_closed_loop import END_AT, OCCLUDE_AT, REVEAL_AT, STOP_AT, Simulator
 from waiting import until
 
 from hit_tracker_ros.mavlink.camera_protocol import mav
@@ -102,10 +102,7 @@ def test_gimbal_over_mavlink_centres_the_target_and_fails_to_zero(client, tmp_pa
             sim.rate = (-yaw_right, -pitch_up)  # MAVLink's signs -> REP-103 (yaw left +, pitch down +)
 
         gimbal = GimbalManager(port, obey)
-        client.wait_until(lambda: sim.now() >= INIT_AT, 60, "the init moment")
-        with sim.lock:
-            stamp, _, box = sim.frames[-3]
-        assert tracker.init(box, stamp, label="target").success
+        sim.init_target(tracker, client)
         init_time = sim.now()
         assert client.call(SetBool, f"{controller.name}/enable", SetBool.Request(data=True)).success
         client.wait_until(lambda: sim.now() >= STOP_AT, 60, "the stop moment")

@@ -12,7 +12,11 @@ from typing import Any
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+BACK_PRESSURE_S = 30.0
+BACK_PRESSURE_POLL_S = 0.01
 
 
 class Client:
@@ -85,11 +89,27 @@ class Client:
     def publish_serialized(self, topic: str, msg_type, data: bytes, reliable: bool = True) -> None:
         """Publish an already serialized (CDR) message, e.g. straight from a bag."""
         self.advertise(topic, msg_type, reliable)
-        self._publishers[topic].publish(data)
+        self._publish_through_back_pressure(topic, data)
 
     def publish(self, topic: str, msg, reliable: bool = True) -> None:
         self.advertise(topic, type(msg), reliable)
-        self._publishers[topic].publish(msg)
+        self._publish_through_back_pressure(topic, msg)
+
+    def _publish_through_back_pressure(self, topic: str, msg) -> None:
+        """Publish; while the writer refuses, publish again until BACK_PRESSURE_S has passed.
+        A reliable writer whose history is full of samples its readers have not acknowledged
+        blocks (Fast DDS: up to its max_blocking_time) and then refuses the sample ("cannot
+        publish data"); that is back-pressure from a slower reader, not a broken topic, and the
+        sample goes through once the reader has caught up (ros2/rmw#209)."""
+        deadline = time.monotonic() + BACK_PRESSURE_S
+        while True:
+            try:
+                self._publishers[topic].publish(msg)
+                return
+            except _rclpy.RCLError:
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(BACK_PRESSURE_POLL_S)  # no event says when the writer has room again
 
     def wait_for_subscribers(self, topic: str, timeout: float = 15.0) -> None:
         """Wait until our publisher of `topic` has matched a subscriber. From then on a reliable
