@@ -190,7 +190,7 @@ def test_ctrl_c_leaves_a_zero_command(client, tmp_path):
     c.enable()
     c.feed_until(lambda: moving(c), "a command")
     c.node.process.send_signal(signal.SIGINT)
-    assert c.node.process.wait(timeout=10) == 0, c.node.log()
+    assert c.node.wait_for_exit(timeout=10) == 0, c.node.log()
     # the last command published is zero (it may still be on its way)
     c.client.wait_until(lambda: not moving(c), 10, "the zero command")
     c.node.stop()

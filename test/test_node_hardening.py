@@ -17,6 +17,7 @@ from malformed import jpeg_declaring, png_bomb, png_declaring
 from ros_harness import NodeProcess, RemoteTracker, frame_stamp_ns, make_image, ns_to_time
 from sensor_msgs.msg import CompressedImage
 from std_srvs.srv import Trigger
+from waiting import until
 
 from hit_tracker_ros.core.synthetic import SceneConfig, SyntheticScene
 
@@ -200,9 +201,26 @@ def test_ctrl_c_while_tracking_shuts_down_cleanly(client, tmp_path):
                 time.sleep(0.003)  # time is the behaviour: frames keep coming while Ctrl-C lands
                 if i == 25 + attempt * 5:
                     node.process.send_signal(signal.SIGINT)
-            assert node.process.wait(timeout=15) == 0, node.log()
+            assert node.wait_for_exit(timeout=15) == 0, node.log()
         finally:
             node.stop()
         log = node.log()
         for bad in ("Traceback", "RCLError", "failed", "ERROR"):
             assert bad not in log, log
+
+
+def test_sigusr1_writes_every_threads_stack_into_the_log_and_the_node_keeps_running(client, tmp_path):
+    """How a node that hangs tells where (the tests send it before killing a node that does not end)."""
+    node = NodeProcess("/stacks", {"image_qos_reliability": "reliable"}, tmp_path)
+    try:
+        t = RemoteTracker(node, client)
+        t.send_and_wait(make_image(SCENE.frame(0), frame_stamp_ns(0)))  # active, its worker running
+        node.process.send_signal(signal.SIGUSR1)
+        # the main thread's stack comes last, and shows node_main's spin
+        until(lambda: "in spin_node" in node.log(), 30, "the main thread's stack in the node's log")
+        assert "in _work" in node.log(), node.log()  # and the tracking worker's
+        t.send_and_wait(make_image(SCENE.frame(1), frame_stamp_ns(1)))
+        assert node.alive()
+    finally:
+        assert node.stop() == 0, node.log()
+

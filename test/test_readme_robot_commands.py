@@ -23,7 +23,7 @@ from waiting import until
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-STREAM_S = 8.0  # how long a command that runs until Ctrl-C (topic echo) is given
+STREAM_S = 60.0  # the deadline for a command that runs until Ctrl-C (topic echo) to print a message
 FAILURE = re.compile(r"success=False|failed|Traceback|error", re.IGNORECASE)
 NO_TOOLS = "needs the ros2 CLI, which scripts/setup installs from ../shared/ros2_python (absent here)"
 WEB_PORT = 8080  # the operator page's default port, which the README's commands use
@@ -86,7 +86,7 @@ def port_free(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def camera(client):
-    """/camera/image_raw (raw and compressed) and /camera/camera_info at 15 Hz, 640x480."""
+    """/camera/image_raw (raw, and compressed while subscribed) and /camera/camera_info at 15 Hz, 640x480."""
     import cv2
     from sensor_msgs.msg import CameraInfo, CompressedImage
 
@@ -103,10 +103,12 @@ def camera(client):
             stamp = time.time_ns()
             rgb = scene.frame(i % len(scene))
             client.publish("/camera/image_raw", make_image(rgb, stamp), reliable=False)
-            compressed = CompressedImage(format="jpeg")
-            compressed.header.stamp = ns_to_time(stamp)
-            compressed.data = cv2.imencode(".jpg", rgb[:, :, ::-1])[1].tobytes()
-            client.publish("/camera/image_raw/compressed", compressed, reliable=False)
+            client.advertise("/camera/image_raw/compressed", CompressedImage, reliable=False)
+            if client.subscription_count("/camera/image_raw/compressed"):  # as image_transport: on demand
+                compressed = CompressedImage(format="jpeg")
+                compressed.header.stamp = ns_to_time(stamp)
+                compressed.data = cv2.imencode(".jpg", rgb[:, :, ::-1])[1].tobytes()
+                client.publish("/camera/image_raw/compressed", compressed, reliable=False)
             info = CameraInfo(width=640, height=480)
             info.header.stamp = ns_to_time(stamp)
             info.k = [500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]
@@ -231,7 +233,8 @@ def echoed_topics(commands: list[str]) -> set[str]:
 
 def run_command(command: str, cwd: Path) -> tuple[str, bool]:
     """(output, ran to completion): a command that keeps running (topic echo) is ended with Ctrl-C
-    after STREAM_S; one that ignores Ctrl-C too is killed."""
+    once it has printed a whole message (or after STREAM_S), as a user would; one that ignores
+    Ctrl-C too is killed."""
     process = subprocess.Popen(
         ["bash", "-c", command],
         cwd=cwd,
@@ -240,17 +243,46 @@ def run_command(command: str, cwd: Path) -> tuple[str, bool]:
         text=True,
         start_new_session=True,
     )
+    if command.startswith("ros2 topic echo"):
+        return stream_until_a_message(process)
     try:
-        output, _ = process.communicate(timeout=60 if not command.startswith("ros2 topic echo") else STREAM_S)
+        output, _ = process.communicate(timeout=60)
         return output, process.returncode == 0
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGINT)
+        interrupt(process)
+        return process.communicate()[0], False
+
+
+def stream_until_a_message(process: subprocess.Popen) -> tuple[str, bool]:
+    """Read a streaming command's output until its first message ends (`topic echo` prints
+    '---' after each), then Ctrl-C it; (output, whether it had ended by itself before that)."""
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        output, _ = process.communicate(timeout=20)
+        until(lambda: "---\n" in lines or process.poll() is not None, STREAM_S, "a whole message")
+    except TimeoutError:
+        pass  # the assertion on the output says what was missing
+    ended_by_itself = process.poll() is not None
+    if not ended_by_itself:
+        interrupt(process)
+    reader.join(timeout=20)  # the pipe is at its end once the process group has gone
+    return "".join(lines), ended_by_itself
+
+
+def interrupt(process: subprocess.Popen) -> None:
+    """Ctrl-C the command's process group, and SIGKILL it when it ignores that too."""
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-    return output, False
+        process.wait()
 
 
 # the state a lifecycle transition of `ros2 lifecycle set` leads to

@@ -111,13 +111,17 @@ class Client:
                     raise
             time.sleep(BACK_PRESSURE_POLL_S)  # no event says when the writer has room again
 
+    def subscription_count(self, topic: str) -> int:
+        """How many subscriptions our publisher of `topic` has matched."""
+        return self._publishers[topic].get_subscription_count()
+
     def wait_for_subscribers(self, topic: str, timeout: float = 15.0) -> None:
         """Wait until our publisher of `topic` has matched a subscriber. From then on a reliable
         reader gets what we publish (the writer keeps it until the reader, once it has matched us
         too, acknowledges it); a best-effort reader may still miss the first messages, so
         lock-step sends repeat until answered."""
         self.wait_until(
-            lambda: self._publishers[topic].get_subscription_count() > 0, timeout, f"subscriber on {topic}"
+            lambda: self.subscription_count(topic) > 0, timeout, f"subscriber on {topic}"
         )
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:

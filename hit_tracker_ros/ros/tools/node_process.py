@@ -10,6 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+STACKS_WRITTEN_S = 2.0  # for a hung node to write its threads' stacks after SIGUSR1
+
 
 def node_executable(executable: str = "tracker_node") -> str:
     """An executable of the install space on AMENT_PREFIX_PATH (as `ros2 run` would find it)."""
@@ -57,12 +59,26 @@ class NodeProcess:
     def log(self) -> str:
         return self.log_path.read_text()
 
+    def wait_for_exit(self, timeout: float) -> int:
+        """The exit code; a node still running after `timeout` first writes every thread's stack
+        into its log (SIGUSR1, see node_main), then TimeoutError carries the log's end."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)
+            try:
+                self.process.wait(timeout=STACKS_WRITTEN_S)
+            except subprocess.TimeoutExpired:
+                pass
+            raise TimeoutError(f"{self.name} still runs after {timeout} s:\n{self.log()[-6000:]}") from None
+
     def stop(self) -> int:
+        """Ctrl-C; a node that has not ended 10 s later writes its stacks into its log and is killed."""
         if self.alive():
             self.process.send_signal(signal.SIGINT)
             try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+                self.wait_for_exit(timeout=10)
+            except TimeoutError:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
