@@ -5,6 +5,8 @@ next `ros2 launch`, run against what it launched while a camera publishes synthe
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -12,9 +14,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +31,7 @@ STREAM_S = 60.0  # the deadline for a command that runs until Ctrl-C (topic echo
 FAILURE = re.compile(r"success=False|failed|Traceback|error", re.IGNORECASE)
 NO_TOOLS = "needs the ros2 CLI, which scripts/setup installs from ../shared/ros2_python (absent here)"
 WEB_PORT = 8080  # the operator page's default port, which the README's commands use
+LOCKS = Path(tempfile.gettempdir()) / "hit_tracker_ros-ports"
 
 
 def readme_commands(text: str) -> list[str]:
@@ -72,6 +77,25 @@ def test_readme_shows_the_robot_commands():
     assert {"tracker.launch.py", "follow.launch.py", "web_operator.launch.py"} <= launched
     init = next(c for s in SESSIONS for c in s.commands if "/init " in c)
     assert "InitTarget" in init and "size_x" in init
+
+
+@contextlib.contextmanager
+def held_across_sessions(port: int, timeout: float = 900.0) -> Iterator[None]:
+    """The README's fixed web port, held by one test session of this host at a time (lock file
+    under $TMPDIR/hit_tracker_ros-ports): the CI's two legs run at once, and the one that comes
+    second waits for the other's command to end instead of finding the port taken."""
+    LOCKS.mkdir(parents=True, exist_ok=True)
+    with open(LOCKS / f"{port}.lock", "w") as lock:
+
+        def taken() -> bool:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+        until(taken, timeout, f"port {port}, used by another test session's README command", poll=0.2)
+        yield  # the lock ends with the file
 
 
 def port_free(port: int) -> bool:
@@ -336,13 +360,19 @@ def session_id(session: Session) -> str:
 @pytest.mark.parametrize("session", SESSIONS, ids=session_id)
 def test_readme_command(session: Session, camera, workdir):
     sys.path.insert(0, str(ROOT / "test" / "launch"))
-    from graph_probe import GraphProbe
-
     if reason := cli_cannot_run(session):
         pytest.skip(reason)
     uses_web = session.launch_file in ("web_operator.launch.py", "follow.launch.py")
-    if uses_web and not port_free(WEB_PORT):
-        pytest.skip(f"port {WEB_PORT}, which this README command uses, is taken on this machine")
+    with held_across_sessions(WEB_PORT) if uses_web else contextlib.nullcontext():
+        if uses_web and not port_free(WEB_PORT):
+            pytest.skip(f"port {WEB_PORT}, which this README command uses, is taken on this machine")
+        run_session(session, workdir)
+
+
+def run_session(session: Session, workdir: Path) -> None:
+    """Launch, wait until every node is up and known to the ros2 daemon, run the commands, Ctrl-C."""
+    from graph_probe import GraphProbe
+
     if "models/HiT_Tiny.pth.tar" in session.launch and not (workdir / "models" / "HiT_Tiny.pth.tar").exists():
         hit_tiny_checkpoint(workdir / "models" / "HiT_Tiny.pth.tar")
     probe = GraphProbe("readme_probe")
