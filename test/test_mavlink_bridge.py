@@ -239,7 +239,7 @@ def test_message_interval_sets_the_status_rate(rig):
     for interval_us, low, high in ((200_000, 3.5, 7.0), (0, 12.0, 30.0)):
         sent, ack = rig.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 275, interval_us)
         assert ack.result == mav.MAV_RESULT_ACCEPTED
-        statuses = wait_for_statuses(rig, sent + 0.3, 8)
+        statuses = wait_for_statuses(rig, sent + 0.3, 12)
         assert low <= rate_hz(rig, statuses) <= high, f"interval {interval_us} us"
     _, ack = rig.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 275, -0.5)
     assert ack.result == mav.MAV_RESULT_DENIED, "between -1 and 0 is no interval"
@@ -251,7 +251,7 @@ def test_message_interval_sets_the_status_rate(rig):
     other = (254, 190)
     sent = rig.gcs.command(RECT, *rig.target_rect(), source=other)
     assert rig.gcs.ack(RECT, sent, 15, source=other).result == mav.MAV_RESULT_ACCEPTED
-    statuses = wait_for_statuses(rig, sent + 0.3, 8)
+    statuses = wait_for_statuses(rig, sent + 0.3, 12)
     assert 12 <= rate_hz(rig, statuses) <= 30, "the other client's track streams"
     _, ack = rig.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 30, 1000)
     assert ack.result == mav.MAV_RESULT_DENIED
@@ -275,9 +275,11 @@ def wait_for_statuses(rig, since: float, n: int, where=lambda s: True, timeout: 
 
 
 def rate_hz(rig, messages: list) -> float:
-    """The rate of a stream from its arrival times (median period: robust to a busy machine)."""
+    """The rate of a stream from its arrival times, over their whole span: a busy machine delivers
+    some back to back (a median period then read 45 Hz for 20), which moves only the periods, not
+    the span but for its two ends."""
     arrivals = [rig.gcs.arrival(m) for m in messages]
-    return 1.0 / float(np.median(np.diff(arrivals)))
+    return (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
 
 
 def test_inactive_tracker_is_temporarily_rejected(rig):
