@@ -13,6 +13,8 @@ from rclpy.node import Node
 from rclpy.parameter import parameter_value_to_python
 from waiting import until
 
+ASK_AGAIN_S = 3.0  # for an answer to an idempotent question (get_state) before asking again
+
 
 class GraphProbe:
     """One rclpy node that answers questions about other nodes, waiting for them where needed."""
@@ -23,6 +25,7 @@ class GraphProbe:
         self.node: Node = rclpy.create_node(name, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+        self._clients: dict = {}
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -30,20 +33,34 @@ class GraphProbe:
         rclpy.shutdown(context=self.context)
 
     def _call(self, srv_type, name: str, request, timeout: float):
-        client = self.node.create_client(srv_type, name)
-        try:
-            if not client.wait_for_service(timeout_sec=timeout):
-                raise TimeoutError(f"service {name} did not appear within {timeout:.0f} s")
-            future = client.call_async(request)
-            self.executor.spin_until_future_complete(future, timeout_sec=timeout)
-            if not future.done():
-                raise TimeoutError(f"service {name} did not answer within {timeout:.0f} s")
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
+        """One request. The client is kept for the next ask: a server that has not yet discovered
+        a new client's reader drops its response (Fast DDS: "failed to send response"), and a
+        request asked again through the same client, once matched, is answered."""
+        client = self._clients.get(name)
+        if client is None:
+            client = self._clients[name] = self.node.create_client(srv_type, name)
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {name} did not appear within {timeout:.0f} s")
+        future = client.call_async(request)
+        self.executor.spin_until_future_complete(future, timeout_sec=timeout)
+        if not future.done():
+            client.remove_pending_request(future)
+            raise TimeoutError(f"service {name} did not answer within {timeout:.0f} s")
+        return future.result()
+
+    def _ask(self, srv_type, name: str, request, timeout: float):
+        """An idempotent question: asked again every ASK_AGAIN_S until answered or `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ask_s = min(ASK_AGAIN_S, max(deadline - time.monotonic(), 0.1))
+            try:
+                return self._call(srv_type, name, request, ask_s)
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise
 
     def lifecycle_state(self, fqn: str, timeout: float = 10.0) -> str:
-        return self._call(GetState, f"{fqn}/get_state", GetState.Request(), timeout).current_state.label
+        return self._ask(GetState, f"{fqn}/get_state", GetState.Request(), timeout).current_state.label
 
     def wait_active(self, fqn: str, timeout: float = 60.0) -> None:
         """Until the lifecycle node `fqn` reports 'active' (node processes take seconds to import)."""
@@ -64,7 +81,7 @@ class GraphProbe:
 
     def parameters(self, fqn: str, names: list[str], timeout: float = 10.0) -> dict:
         request = GetParameters.Request(names=list(names))
-        values = self._call(GetParameters, f"{fqn}/get_parameters", request, timeout).values
+        values = self._ask(GetParameters, f"{fqn}/get_parameters", request, timeout).values
         return {name: parameter_value_to_python(value) for name, value in zip(names, values, strict=True)}
 
     def _endpoints(self, fqn: str, publishers: bool) -> dict[str, list[str]]:
