@@ -276,8 +276,8 @@ def wait_for_statuses(rig, since: float, n: int, where=lambda s: True, timeout: 
 
 def rate_hz(rig, messages: list) -> float:
     """The rate of a stream from its arrival times, over their whole span: a busy machine delivers
-    some back to back (a median period then read 45 Hz for 20), which moves only the periods, not
-    the span but for its two ends."""
+    some back to back (the median period then read 45 Hz for 20 Hz); bunching changes single
+    periods, but the span only at its two ends."""
     arrivals = [rig.gcs.arrival(m) for m in messages]
     return (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
 
