@@ -6,7 +6,6 @@ next `ros2 launch`, run against what it launched while a camera publishes synthe
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import pytest
 from waiting import until
+
+from hit_tracker_ros.ros.tools.private_domain import take_host_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -81,21 +82,15 @@ def test_readme_shows_the_robot_commands():
 
 @contextlib.contextmanager
 def held_across_sessions(port: int, timeout: float = 900.0) -> Iterator[None]:
-    """The README's fixed web port, held by one test session of this host at a time (lock file
+    """The README's fixed web port, held by one test session of this host at a time (a host lock
     under $TMPDIR/hit_tracker_ros-ports): the CI's two legs run at once, and the one that comes
     second waits for the other's command to end instead of finding the port taken."""
-    LOCKS.mkdir(parents=True, exist_ok=True)
-    with open(LOCKS / f"{port}.lock", "w") as lock:
-
-        def taken() -> bool:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-            return True
-
-        until(taken, timeout, f"port {port}, used by another test session's README command", poll=0.2)
-        yield  # the lock ends with the file
+    path = LOCKS / f"{port}.lock"
+    lock = until(lambda: take_host_lock(path), timeout, f"port {port}, held by another session", poll=0.2)
+    try:
+        yield
+    finally:
+        lock.close()
 
 
 def port_free(port: int) -> bool:

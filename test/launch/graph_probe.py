@@ -13,7 +13,7 @@ from rclpy.node import Node
 from rclpy.parameter import parameter_value_to_python
 from waiting import until
 
-ASK_AGAIN_S = 3.0  # for an answer to an idempotent question (get_state) before asking again
+from hit_tracker_ros.ros.tools.dds_client import LOST_RESPONSE_S
 
 
 class GraphProbe:
@@ -49,10 +49,11 @@ class GraphProbe:
         return future.result()
 
     def _ask(self, srv_type, name: str, request, timeout: float):
-        """An idempotent question: asked again every ASK_AGAIN_S until answered or `timeout`."""
+        """An idempotent question: asked again every LOST_RESPONSE_S (the DDS client's: a response
+        not there by then was dropped) until answered or `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
-            ask_s = min(ASK_AGAIN_S, max(deadline - time.monotonic(), 0.1))
+            ask_s = min(LOST_RESPONSE_S, max(deadline - time.monotonic(), 0.1))
             try:
                 return self._call(srv_type, name, request, ask_s)
             except TimeoutError:

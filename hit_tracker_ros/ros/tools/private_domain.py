@@ -27,20 +27,29 @@ class NoFreeDomainError(RuntimeError):
     """Every domain id of the private range is reserved by another run on this host."""
 
 
-def reserve(domain: int) -> bool:
-    """Take the lock of `domain` for this process; False when another process holds it."""
-    if domain in _held:
-        return True
-    LOCKS.mkdir(parents=True, exist_ok=True)
-    lock = open(LOCKS / f"{domain}.lock", "w")  # noqa: SIM115 - held open for the process's life
+def take_host_lock(path: Path) -> IO | None:
+    """The advisory lock `path` for this process (held while the returned file stays open, and
+    released by the kernel when the process ends); None when another process holds it. The
+    domain ids use it, and the tests for the README's fixed web port."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(path, "w")  # noqa: SIM115 - the caller holds it open
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.close()
-        return False
+        return None
     lock.write(f"{os.getpid()}\n")
     lock.flush()
-    _held[domain] = lock
+    return lock
+
+
+def reserve(domain: int) -> bool:
+    """Take the lock of `domain` for this process; False when another process holds it."""
+    if domain not in _held:
+        lock = take_host_lock(LOCKS / f"{domain}.lock")
+        if lock is None:
+            return False
+        _held[domain] = lock
     return True
 
 
