@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 
 import pytest
@@ -12,6 +13,12 @@ from hit_tracker_ros.ros.tools.private_domain import use_private_domain
 # Keep this run from hearing other runs (CI may run beside a developer): own domain, localhost.
 use_private_domain()
 os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")
+# A script's background job (`.ci/run`'s Jazzy leg, `cmd &` without job control) starts with SIGINT
+# ignored, and a process keeps an ignored signal across exec: the tools and CLIs the tests Ctrl-C
+# (replay, `ros2 topic echo`) would never see it. A handler of our own is reset to the default at
+# exec, so every child starts with Ctrl-C working, as in a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_configure(config) -> None:
