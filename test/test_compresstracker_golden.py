@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from golden import COMPRESSTRACKER_GOLDEN, golden_fixture, golden_frames, sequence
+from golden import COMPRESSTRACKER_GOLDEN, golden_fixture, sequence, tracked_frames
 
 from hit_tracker_ros import build_tracker
 from hit_tracker_ros.core.windows import hann_stark
@@ -37,19 +37,19 @@ def test_whole_tracker_reproduces_reference_boxes(golden):
     variant, meta, npz, _, checkpoint = golden
     seq = sequence()
     atol = meta["tolerances"]["tracker_boxes_atol_px"]
-    n = golden_frames(variant)
     tracker = build_tracker(variant, checkpoint=checkpoint, backend="torch")
     for prefix, forced in (("trk", False), ("tf", True)):
+        frames = tracked_frames(variant, forced)
         tracker.initialize(seq["frames"][0], seq["init_box"])
-        boxes, peaks = [seq["init_box"]], []
-        for i in range(1, n):
+        boxes, peaks = [], []
+        for i in frames:
             if forced:
                 tracker.set_state(seq["gt_boxes"][i - 1])
             boxes.append(tracker.track(seq["frames"][i]).box)
             out = tracker.last_outputs
             peaks.append(int(np.argmax(tracker.window * out["score_map"][0, 0])))
-        np.testing.assert_array_equal(peaks, npz[f"{prefix}__peak_index"][: n - 1])
-        np.testing.assert_allclose(np.array(boxes), npz[f"{prefix}__boxes"][:n], atol=atol, rtol=0)
+        np.testing.assert_array_equal(peaks, npz[f"{prefix}__peak_index"][np.array(frames) - 1])
+        np.testing.assert_allclose(np.array(boxes), npz[f"{prefix}__boxes"][frames], atol=atol, rtol=0)
 
 
 def test_onnx_runtime_matches_pytorch(golden, tmp_path):

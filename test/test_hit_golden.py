@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from golden import HIT_GOLDEN, golden_fixture, golden_frames, golden_model, sequence
+from golden import HIT_GOLDEN, golden_fixture, golden_model, sequence, tracked_frames
 
 from hit_tracker_ros import build_tracker
 from hit_tracker_ros.models.hit import build_hit
@@ -55,19 +55,20 @@ def test_whole_tracker_reproduces_reference_boxes(golden):
     variant, meta, npz, _, checkpoint = golden
     seq = sequence()
     atol = meta["tolerances"]["tracker_boxes_atol_px"]
-    n = golden_frames(variant)
+    frames = tracked_frames(variant)
     tracker = build_tracker(variant, checkpoint=checkpoint, backend="torch")
     tracker.initialize(seq["frames"][0], seq["init_box"])
-    boxes = [seq["init_box"]] + [tracker.track(f).box for f in seq["frames"][1:n]]
-    np.testing.assert_allclose(np.array(boxes), npz["trk__boxes"][:n], atol=atol, rtol=0)
+    boxes = [tracker.track(seq["frames"][i]).box for i in frames]
+    np.testing.assert_allclose(np.array(boxes), npz["trk__boxes"][frames], atol=atol, rtol=0)
 
     # teacher forced: the previous box is the drawn target box of the previous frame
+    frames = tracked_frames(variant, teacher_forced=True)
     tracker.initialize(seq["frames"][0], seq["init_box"])
-    forced = [seq["init_box"]]
-    for i in range(1, n):
+    forced = []
+    for i in frames:
         tracker.set_state(seq["gt_boxes"][i - 1])
         forced.append(tracker.track(seq["frames"][i]).box)
-    np.testing.assert_allclose(np.array(forced), npz["tf__boxes"][:n], atol=atol, rtol=0)
+    np.testing.assert_allclose(np.array(forced), npz["tf__boxes"][frames], atol=atol, rtol=0)
 
 
 def test_onnx_runtime_matches_pytorch(golden, tmp_path):
