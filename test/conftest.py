@@ -39,27 +39,48 @@ def client():
     c.close()
 
 
-@pytest.fixture(scope="module")
-def start_tracker(tmp_path_factory, client):
-    """Factory: start a tracker node in a fresh namespace with the given parameters and return a
-    RemoteTracker; every node is stopped (and must still be alive) at teardown."""
-    from ros_harness import NodeProcess, RemoteTracker
+class TrackerNodes:
+    """Starts tracker nodes, each in a fresh namespace, and stops them all at `stop_all`, where
+    each must still be alive."""
 
-    started: list[NodeProcess] = []
-    log_dir = tmp_path_factory.mktemp("node_logs")
+    def __init__(self, client, log_dir) -> None:
+        self.client, self.log_dir = client, log_dir
+        self.started: list = []
 
-    def start(wait_for_outputs: bool = True, **params) -> RemoteTracker:
-        node = NodeProcess(f"/t{uuid.uuid4().hex[:8]}", params, log_dir)
-        started.append(node)
+    def start(self, wait_for_outputs: bool = True, **params):
+        """A RemoteTracker of a new node with these parameters."""
+        from ros_harness import NodeProcess, RemoteTracker
+
+        node = NodeProcess(f"/t{uuid.uuid4().hex[:8]}", params, self.log_dir)
+        self.started.append(node)
         try:
-            return RemoteTracker(node, client, wait_for_outputs)
+            return RemoteTracker(node, self.client, wait_for_outputs)
         except TimeoutError:
             node.stop()
             raise AssertionError(f"node did not come up; its log:\n{node.log()}") from None
 
-    yield start
-    for node in started:
-        alive = node.alive()
-        log = node.log() if not alive else ""
-        node.stop()
-        assert alive, f"tracker node died during the test; its log:\n{log}"
+    def stop_all(self) -> None:
+        for node in self.started:
+            alive = node.alive()
+            log = node.log() if not alive else ""
+            node.stop()
+            assert alive, f"tracker node died during the test; its log:\n{log}"
+
+
+@pytest.fixture
+def start_tracker(tmp_path_factory, client):
+    """Factory of tracker nodes for one test: they stop when the test ends (an idle node left
+    running until the end of the module still costs CPU, and every node in the domain adds to
+    the discovery traffic of the others)."""
+    nodes = TrackerNodes(client, tmp_path_factory.mktemp("node_logs"))
+    yield nodes.start
+    nodes.stop_all()
+
+
+@pytest.fixture(scope="module")
+def start_shared_tracker(tmp_path_factory, client):
+    """Factory of tracker nodes that the tests of a module share (module-scoped fixtures): they
+    stop at the end of the module."""
+    nodes = TrackerNodes(client, tmp_path_factory.mktemp("node_logs"))
+    yield nodes.start
+    nodes.stop_all()

@@ -24,8 +24,8 @@ _frame_index = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def tracker(start_tracker):
-    return start_tracker(image_qos_reliability="reliable", frame_cache_size=5)
+def tracker(start_shared_tracker):
+    return start_shared_tracker(image_qos_reliability="reliable", frame_cache_size=5)
 
 
 def next_image(**kw):

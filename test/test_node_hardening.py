@@ -55,8 +55,8 @@ def good_jpeg(i: int) -> CompressedImage:
 
 
 @pytest.fixture(scope="module")
-def tracker(start_tracker):
-    return start_tracker(
+def tracker(start_shared_tracker):
+    return start_shared_tracker(
         use_compressed=True, image_qos_reliability="reliable", image_qos_depth=50, diagnostics_period=0.2
     )
 
