@@ -44,8 +44,8 @@ def detection(box, label: str, score: float) -> Detection2D:
 
 
 @pytest.fixture(scope="module")
-def tracker(start_tracker):
-    return start_tracker(image_qos_reliability="reliable", diagnostics_period=0.2)
+def tracker(start_shared_tracker):
+    return start_shared_tracker(image_qos_reliability="reliable", diagnostics_period=0.2)
 
 
 def frame(t, scene=SCENE, scene_index: int | None = None) -> tuple[int, TrackerStatus]:
@@ -165,13 +165,24 @@ def test_empty_and_useless_arrays_are_refused_and_tracking_ignores_arrays(tracke
     assert set_parameter(tracker, "handoff_policy", "best_score")
     assert tracker.init(SCENE.truth(i % len(SCENE)), frame_stamp_ns(i), label="car").success
     _, status = frame(tracker)
-    array.detections = [detection((200, 150, 30, 30), "car", 0.99)]
+    elsewhere = far_from(status_box(status))
+    array.detections = [detection(elsewhere, "car", 0.99)]
     publish(tracker, "init_detections", array)
     tracker.client.wait_until(
         lambda: int(tracker.diagnostics()["handoff_ignored_while_tracking"]) >= 1, 10, "ignored"
     )
     _, after = frame(tracker)
-    assert after.track_id == status.track_id and iou(status_box(after), (200, 150, 30, 30)) == 0
+    assert after.track_id == status.track_id and iou(status_box(after), elsewhere) == 0
+
+
+def far_from(box) -> tuple[int, int, int, int]:
+    """A 30 px box in the image corner farthest from `box` (the target moves through the scene:
+    a fixed box overlapped it at some frames)."""
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    w, h = SCENE.config.width, SCENE.config.height
+    corners = [(5, 5), (w - 35, 5), (5, h - 35), (w - 35, h - 35)]
+    x, y = max(corners, key=lambda c: math.hypot(c[0] + 15 - cx, c[1] + 15 - cy))
+    return x, y, 30, 30
     tracker.stop()
 
 
