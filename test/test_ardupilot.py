@@ -66,7 +66,11 @@ class Vehicle:
         while True:
             sent = send()
             assert isinstance(sent, float), sent  # else: the autopilot's refusal
-            ack = self.autopilot.ack(command, sent)
+            try:
+                ack = self.autopilot.ack(command, sent)
+            except TimeoutError as exc:  # say what the bridge and the tracker were doing
+                logs = f"bridge:\n{self.bridge.log()[-3000:]}\ntracker:\n{self.tracker.node.log()[-2000:]}"
+                raise AssertionError(f"{exc}\n{logs}") from exc
             if ack.result != mav.MAV_RESULT_TEMPORARILY_REJECTED or time.monotonic() > deadline:
                 return ack
             time.sleep(0.5)  # time is the behaviour: an operator retries a moment later
