@@ -30,23 +30,6 @@ def pytest_configure(config) -> None:
         prune_shared_folders()
 
 
-def pytest_collection_modifyitems(config, items) -> None:
-    """Files alternate between ROS tests and computation-only ones, the rest of the latter last
-    (each file keeps its own order; pytest-xdist's --dist loadfile hands out files in this order).
-    The ROS tests wait much of the time (discovery, launches, real-time scenarios): beside a
-    computation file they leave the two CPUs busy, and when the other CI leg (Jazzy, ROS tests
-    only) has ended, computation files still fill both. Alphabetical order ran the computation
-    files first and left the last minutes to ROS tests alone, at about 84 % of the CPUs."""
-    by_file: dict[str, list] = {}
-    for item in items:
-        by_file.setdefault(item.nodeid.split("::")[0], []).append(item)
-    ros = [f for f, its in by_file.items() if any(i.get_closest_marker("ros") for i in its)]
-    computation = [f for f in by_file if f not in ros]
-    order = [f for pair in zip(ros, computation, strict=False) for f in pair]
-    order += ros[len(computation) :] + computation[len(ros) :]
-    items[:] = [item for f in order for item in by_file[f]]
-
-
 @pytest.fixture(scope="module")
 def client():
     from ros_harness import Client
