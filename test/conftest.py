@@ -14,9 +14,10 @@ from hit_tracker_ros.ros.tools.private_domain import use_private_domain
 use_private_domain()
 os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")
 # A script's background job (`.ci/run`'s Jazzy leg, `cmd &` without job control) starts with SIGINT
-# ignored, and a process keeps an ignored signal across exec: the tools and CLIs the tests Ctrl-C
-# (replay, `ros2 topic echo`) would never see it. A handler of our own is reset to the default at
-# exec, so every child starts with Ctrl-C working, as in a terminal.
+# ignored, and a process keeps an ignored signal across exec: a Python tool the tests Ctrl-C (the
+# replay) then installs no KeyboardInterrupt handler and never sees it (nodes and rclpy install
+# their own). A handler of ours is reset to the default at exec: every child starts with Ctrl-C
+# working, as in a terminal.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
