@@ -117,13 +117,10 @@ def _variant(name: str) -> tuple[dict, Arrays, dict[str, np.ndarray]]:
     return meta, npz, golden_state_dict(meta, npz)
 
 
-def sequence() -> Arrays:
-    return _sequence(require_golden())
-
-
 @functools.lru_cache(maxsize=1)
-def _sequence(folder: Path) -> Arrays:
-    return Arrays(folder / "sequence.npz")
+def sequence() -> Arrays:
+    """The golden sequence, once per process (a skip when the data is absent is not cached)."""
+    return Arrays(require_golden() / "sequence.npz")
 
 
 def save_authors_checkpoint(state_dict: dict[str, np.ndarray], path: Path) -> Path:
