@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from ros_harness import NodeProcess, RemoteTracker, frame_stamp_ns, make_image
+from waiting import until
 
 from hit_tracker_ros.core.synthetic import SyntheticScene
 
@@ -24,7 +25,13 @@ def test_one_session_hears_only_its_own_tracker(client, tmp_path):
         status = tracker.send_and_wait(make_image(scene.frame(0), frame_stamp_ns(0)))
         assert status.header.stamp.sec == frame_stamp_ns(0) // 10**9
         assert tracker.init(scene.truth(0), frame_stamp_ns(0)).success
-        names = [(n, ns) for n, ns in client.node.get_node_names_and_namespaces() if n == "hit_tracker"]
+        # Node names travel apart from the endpoints (ros_discovery_info): the services may
+        # answer before the name is in this client's graph (seen on Jazzy), so wait for it.
+        names = until(lambda: trackers_heard(client), 30, "/hit_tracker's name in the graph")
         assert names == [("hit_tracker", "/")], names
     finally:
         node.stop()
+
+
+def trackers_heard(client) -> list[tuple[str, str]]:
+    return [(n, ns) for n, ns in client.node.get_node_names_and_namespaces() if n == "hit_tracker"]

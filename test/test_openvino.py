@@ -102,12 +102,15 @@ def test_auto_on_a_cpu_times_every_verified_runtime_and_takes_the_fastest(golden
 
     monkeypatch.setattr(backends_build, "_openvino", lambda *a: Slow(real(*a)))
     selection = build_runner(spec, "auto", BackendOptions(engine_cache_dir=str(tmp_path)))
-    assert set(selection.timings_ms) >= {"openvino", "openvino-f32", "onnxruntime", "torch"}
+    report = selection.info()["backend_selection"]
+    assert set(selection.timings_ms) >= {"openvino-f32", "onnxruntime", "torch"}, report
+    # the native precision is timed where it is f32 or passes verification; a bf16 CPU (AVX-512
+    # BF16 on Zen 4, AMX) fails it under these deterministic weights and is refused, not timed
+    assert "openvino" in selection.timings_ms or "openvino: refused, verification IoU" in report, report
     assert selection.name in ("onnxruntime", "torch")
     assert selection.timings_ms[selection.name] == min(selection.timings_ms.values())
-    assert selection.timings_ms["openvino"] > 200
-    report = selection.info()["backend_selection"]
-    assert f"{selection.name} is the fastest" in report and "openvino " in report and " ms" in report
+    assert selection.timings_ms["openvino-f32"] > 200
+    assert f"{selection.name} is the fastest" in report and "openvino-f32 " in report and " ms" in report
     assert select.RACE_CALLS >= 3
 
 

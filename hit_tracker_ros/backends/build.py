@@ -11,7 +11,7 @@ Chains, fastest first:
   GPU and NPU, OpenVINO CPU (native precision, then f32), ONNX Runtime CPU and PyTorch CPU;
 * tensorrt: TensorRT at `trt_precision`;
 * onnxruntime: its TensorRT EP -> CUDA EP -> CPU (what onnxruntime-gpu offers, verified);
-* openvino: OpenVINO on the CPU at its native precision (bf16 with AMX; verified), then f32;
+* openvino: OpenVINO on the CPU at its native precision (bf16 with AMX or AVX-512 BF16; verified), then f32;
 * torch: on `options.device` (on a GPU: graphs, then eager; verified);
 * a candidate's name: that candidate alone.
 FP16 (TensorRT, TensorRT EP) is used only where it passed verification; FP32 follows it.
@@ -291,7 +291,7 @@ def candidates(network: NetworkSpec, options: BackendOptions) -> dict[str, Candi
             lambda d=device: openvino_unavailable(d),
             onnx_based(lambda net, d=device: _openvino(net, options, d, "")),
         )
-    out["openvino"] = Candidate(  # the CPU's native precision (bf16 with AMX): verified
+    out["openvino"] = Candidate(  # the CPU's native precision (bf16 with AMX or AVX-512 BF16): verified
         "openvino", openvino_unavailable, onnx_based(lambda net: _openvino(net, options, "CPU", ""))
     )
     out["openvino-f32"] = Candidate(

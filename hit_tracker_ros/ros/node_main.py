@@ -36,15 +36,17 @@ def spin_node(
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     interrupted = threading.Event()
 
+    executor: SingleThreadedExecutor | None = None
+
     def interrupt(signum, frame) -> None:
-        """Ends the spin, once: a second signal, or one that lands after ROS is already shutting
-        down (rclpy's own handler shuts the context down and Python runs this one later, maybe
-        after the spin has returned and the cleanup began), only notes it. Raising then cut the
-        cleanup short (a traceback and an abort, seen under load)."""
-        first = not interrupted.is_set()
+        """Ends the spin: notes the signal and wakes the executor, which checks the note between
+        callbacks. It never raises: Python runs this handler between any two bytecodes of the main
+        thread, and a KeyboardInterrupt raised inside rclpy (mid-way through a Task's constructor,
+        seen on Ctrl-C of the page) left half-built objects whose destructors printed tracebacks
+        at exit; raised during the cleanup, it cut the cleanup short (seen under load)."""
         interrupted.set()
-        if first and rclpy.ok():
-            raise KeyboardInterrupt
+        if executor is not None:
+            executor.wake()
 
     signal.signal(signal.SIGINT, interrupt)  # rclpy's own handler (if any) calls it after its own
     if publish_on_exit:
@@ -56,15 +58,15 @@ def spin_node(
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        if not interrupted.is_set():  # Ctrl-C before ROS was up: stop without spinning
-            executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        # Ctrl-C before ROS was up (or while the node was built): stop without spinning
+        while rclpy.ok() and not interrupted.is_set():
+            executor.spin_once()
+    except ExternalShutdownException:
         pass
     except Exception:
-        # Ctrl-C landing inside rclpy's C++ calls surfaces as other errors: RCLError ("the given
-        # context is not valid") while the executor builds its wait set (Jazzy), or the
-        # KeyboardInterrupt turned into pybind11's "Unable to convert call argument" while a
-        # message is taken (Kilted). Both seen under load; both are a shutdown.
+        # rclpy's own handler shutting the context down while the executor is inside rclpy's C++
+        # calls surfaces as other errors: RCLError ("the given context is not valid") while it
+        # builds its wait set (Jazzy). Seen under load; it is a shutdown.
         if rclpy.ok() and not interrupted.is_set():
             raise
     finally:
