@@ -173,6 +173,7 @@ def test_empty_and_useless_arrays_are_refused_and_tracking_ignores_arrays(tracke
     )
     _, after = frame(tracker)
     assert after.track_id == status.track_id and iou(status_box(after), elsewhere) == 0
+    tracker.stop()
 
 
 def far_from(box) -> tuple[int, int, int, int]:
@@ -183,7 +184,6 @@ def far_from(box) -> tuple[int, int, int, int]:
     corners = [(5, 5), (w - 35, 5), (5, h - 35), (w - 35, h - 35)]
     x, y = max(corners, key=lambda c: math.hypot(c[0] + 15 - cx, c[1] + 15 - cy))
     return x, y, 30, 30
-    tracker.stop()
 
 
 def test_a_lost_track_is_reacquired_by_a_detection_of_its_label(tracker):
