@@ -114,6 +114,19 @@ class Simulator:
     def stop(self) -> None:
         self.node.destroy_timer(self.timer)
 
+    def statuses(self) -> list[tuple[float, TrackerStatus, float]]:
+        """(simulated time of the image, status, arrival as time.time()) of every status the
+        tracker published for a simulated frame."""
+        to_sim = {stamp: t for stamp, t, _, _ in self.frames}
+        received = zip(
+            self.tracker.statuses(), self.tracker.client.arrivals[self.tracker.status_topic], strict=True
+        )
+        return [
+            (to_sim[stamp_to_ns(s.header.stamp)], s, arrival / 1e9)
+            for s, arrival in received
+            if stamp_to_ns(s.header.stamp) in to_sim
+        ]
+
     def sim_time_at(self, wall_s: float) -> float:
         """The simulated time of the newest frame sent by `wall_s` (time.time())."""
         sent = [f[3] for f in self.frames]
@@ -170,14 +183,7 @@ def test_closed_loop_centres_and_follows_the_target(client, tmp_path):
             p.stop()
     assert all(alive), "\n".join(p.log() for p in procs)
 
-    # (sim time of the image, status, wall-clock arrival) for every status of a simulated frame
-    to_sim = {stamp: t for stamp, t, _, _ in sim.frames}
-    received = zip(tracker.statuses(), client.arrivals[tracker.status_topic], strict=True)
-    statuses = [
-        (to_sim[stamp_to_ns(s.header.stamp)], s, arrival / 1e9)
-        for s, arrival in received
-        if stamp_to_ns(s.header.stamp) in to_sim
-    ]
+    statuses = sim.statuses()
     commands = list(zip(client.received(rate_topic), client.arrivals[rate_topic], strict=True))
     write_plot(statuses, commands, init_time, stop_time, sim)
 
@@ -190,12 +196,19 @@ def test_closed_loop_centres_and_follows_the_target(client, tmp_path):
     assert worst < 0.1, f"|error| up to {worst:.3f} after 3 s (while still and while moving)"
     assert any(abs(s.error_x) > 0.4 for t, s in tracking if t < init_time + 0.3), "it started off-centre"
 
-    # While LOST and after stop, the commands go to zero and stay there (the controller publishes at 30 Hz).
+    zeros = [(arrival / 1e9, c.vector.y == 0 and c.vector.z == 0) for c, arrival in commands]
+    assert_zero_while_lost_and_after_stop(statuses, zeros, stop_time)
+
+
+def assert_zero_while_lost_and_after_stop(
+    statuses, zeros: list[tuple[float, bool]], stop_time: float
+) -> None:
+    """While the target is LOST and after stop, the commands (arrival, whether zero) go to zero
+    and stay there (the controller publishes at 30 Hz)."""
     lost = [w for t, s, w in statuses if s.state == TrackerStatus.LOST and OCCLUDE_AT <= t < REVEAL_AT]
     assert lost, "the occluded target is reported LOST"
     idle = [w for t, s, w in statuses if s.state == TrackerStatus.IDLE and t >= stop_time]
     assert idle, "stop returns to IDLE"
-    zeros = [(arrival / 1e9, c.vector.y == 0 and c.vector.z == 0) for c, arrival in commands]
     assert_zero_from_soon_after(zeros, lost[0], lost[-1], "LOST")
     assert_zero_from_soon_after(zeros, idle[0], idle[-1], "stopped")
 

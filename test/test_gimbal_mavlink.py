@@ -22,16 +22,14 @@ from std_srvs.srv import SetBool
 from test_follow_closed_loop import (
     END_AT,
     OCCLUDE_AT,
-    REVEAL_AT,
     SCENARIO_TIMEOUT_S,
     STOP_AT,
     Simulator,
-    assert_zero_from_soon_after,
+    assert_zero_while_lost_and_after_stop,
 )
 from waiting import until
 
 from hit_tracker_ros.mavlink.camera_protocol import mav
-from hit_tracker_ros.ros.conversions import stamp_to_ns
 
 pytestmark = pytest.mark.ros
 
@@ -129,14 +127,7 @@ def test_gimbal_over_mavlink_centres_the_target_and_fails_to_zero(client, tmp_pa
     gimbal.close()
     assert not gimbal.bad, gimbal.bad[:3]
 
-    # (sim time of the image, status, wall-clock arrival) for every status of a simulated frame
-    to_sim = {stamp: t for stamp, t, _, _ in sim.frames}
-    received = zip(tracker.statuses(), client.arrivals[tracker.status_topic], strict=True)
-    statuses = [
-        (to_sim[stamp_to_ns(s.header.stamp)], s, arrival / 1e9)
-        for s, arrival in received
-        if stamp_to_ns(s.header.stamp) in to_sim
-    ]
+    statuses = sim.statuses()
     settled = [
         s for t, s, _ in statuses if s.state == TrackerStatus.TRACKING and init_time + 3.0 <= t < OCCLUDE_AT
     ]
@@ -145,13 +136,8 @@ def test_gimbal_over_mavlink_centres_the_target_and_fails_to_zero(client, tmp_pa
     assert worst < 0.1, f"|error| up to {worst:.3f} after 3 s: the MAVLink gimbal centres the target"
     moving = [c for c in gimbal.commands if c[1] != 0 or c[2] != 0]
     assert moving, "the gimbal was commanded"
-    lost = [w for t, s, w in statuses if s.state == TrackerStatus.LOST and OCCLUDE_AT <= t < REVEAL_AT]
-    assert lost, "the occluded target is reported LOST"
-    idle = [w for t, s, w in statuses if s.state == TrackerStatus.IDLE and t >= stop_time]
-    assert idle, "stop returns to IDLE"
     zeros = [(arrival, pitch == 0 and yaw == 0) for arrival, pitch, yaw in gimbal.commands]
-    assert_zero_from_soon_after(zeros, lost[0], lost[-1], "LOST")
-    assert_zero_from_soon_after(zeros, idle[0], idle[-1], "stopped")
+    assert_zero_while_lost_and_after_stop(statuses, zeros, stop_time)
 
 
 def test_a_silent_controller_stops_the_gimbal(client, tmp_path):
