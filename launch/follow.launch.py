@@ -17,6 +17,7 @@ from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDesc
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import LifecycleNode, PushRosNamespace
+from launch_ros.parameter_descriptions import ParameterValue
 
 from launch import LaunchDescription
 
@@ -79,7 +80,11 @@ def generate_launch_description() -> LaunchDescription:
         output="screen",
         parameters=[
             params_file,
-            {"mavlink_url": LaunchConfiguration("mavlink_url"), "tracker": "hit_tracker"},
+            {
+                # typed: launch guesses types YAML's way
+                "mavlink_url": ParameterValue(LaunchConfiguration("mavlink_url"), value_type=str),
+                "tracker": "hit_tracker",
+            },
         ],
     )
     controller = LifecycleNode(

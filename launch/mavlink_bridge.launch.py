@@ -8,6 +8,7 @@
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
+from launch_ros.parameter_descriptions import ParameterValue
 
 from launch import LaunchDescription
 
@@ -38,12 +39,13 @@ def generate_launch_description() -> LaunchDescription:
         output="screen",
         parameters=[
             {
-                "mavlink_url": LaunchConfiguration("mavlink_url"),
-                "tracker": LaunchConfiguration("tracker"),
-                "system_id": LaunchConfiguration("system_id"),
-                "component_id": LaunchConfiguration("component_id"),
-                "status_rate_hz": LaunchConfiguration("status_rate_hz"),
-                "video_latency": LaunchConfiguration("video_latency"),
+                # typed: launch guesses types YAML's way, so status_rate_hz:=20 would be an integer
+                "mavlink_url": ParameterValue(LaunchConfiguration("mavlink_url"), value_type=str),
+                "tracker": ParameterValue(LaunchConfiguration("tracker"), value_type=str),
+                "system_id": ParameterValue(LaunchConfiguration("system_id"), value_type=int),
+                "component_id": ParameterValue(LaunchConfiguration("component_id"), value_type=int),
+                "status_rate_hz": ParameterValue(LaunchConfiguration("status_rate_hz"), value_type=float),
+                "video_latency": ParameterValue(LaunchConfiguration("video_latency"), value_type=float),
             }
         ],
     )

@@ -12,6 +12,7 @@ from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import LifecycleNode
+from launch_ros.parameter_descriptions import ParameterValue
 
 from launch import LaunchDescription
 
@@ -51,9 +52,10 @@ def generate_launch_description() -> LaunchDescription:
             parameters=[
                 LaunchConfiguration("params_file"),
                 {
-                    "model": LaunchConfiguration("model"),
-                    "checkpoint": LaunchConfiguration("checkpoint"),
-                    "backend": LaunchConfiguration("backend"),
+                    # typed: launch guesses types YAML's way (a checkpoint named 0407 is octal 263)
+                    "model": ParameterValue(LaunchConfiguration("model"), value_type=str),
+                    "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
+                    "backend": ParameterValue(LaunchConfiguration("backend"), value_type=str),
                     "use_compressed": PythonExpression(["'", compressed, "'.lower() == 'true'"]),
                 },
             ],

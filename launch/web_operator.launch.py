@@ -7,6 +7,7 @@ ros2 launch hit_tracker_ros web_operator.launch.py bind:=0.0.0.0 token:=$(openss
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
+from launch_ros.parameter_descriptions import ParameterValue
 
 from launch import LaunchDescription
 
@@ -30,10 +31,11 @@ def generate_launch_description() -> LaunchDescription:
         output="screen",
         parameters=[
             {
-                "tracker": LaunchConfiguration("tracker"),
-                "port": LaunchConfiguration("port"),
-                "bind": LaunchConfiguration("bind"),
-                "token": LaunchConfiguration("token"),
+                # typed: launch would read an all-digit token (openssl rand -hex) as an integer
+                "tracker": ParameterValue(LaunchConfiguration("tracker"), value_type=str),
+                "port": ParameterValue(LaunchConfiguration("port"), value_type=int),
+                "bind": ParameterValue(LaunchConfiguration("bind"), value_type=str),
+                "token": ParameterValue(LaunchConfiguration("token"), value_type=str),
             }
         ],
         remappings=[("image", LaunchConfiguration("image_topic"))],

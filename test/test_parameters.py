@@ -3,6 +3,7 @@ ManagedNode); the README's parameter tables and the example configs agree with t
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 from hit_tracker_ros.control.follow import AXES
 from hit_tracker_ros.ros import follow_controller, mavlink_bridge, parameters, web_operator
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 TABLES = {
     "tracker_node": parameters.TRACKER_PARAMETERS,
     "mavlink_bridge": mavlink_bridge.PARAMETERS,
@@ -98,3 +100,39 @@ def test_every_table_entry_is_unique_and_described():
         names = [spec.name for spec in table]
         assert len(names) == len(set(names)), node
         assert all(spec.description for spec in table), node
+
+
+def launched_parameters(launch_file: Path) -> list[tuple[str, str, ast.expr]]:
+    """(executable, parameter, value expression) of every parameter dict a launch file gives a node."""
+    found = []
+    for call in ast.walk(ast.parse(launch_file.read_text())):
+        keywords = {k.arg: k.value for k in getattr(call, "keywords", [])}
+        if not isinstance(keywords.get("executable"), ast.Constant) or "parameters" not in keywords:
+            continue
+        for entry in ast.walk(keywords["parameters"]):
+            if isinstance(entry, ast.Dict):
+                for key, value in zip(entry.keys, entry.values, strict=True):
+                    found.append((keywords["executable"].value, key.value, value))
+    return found
+
+
+@pytest.mark.parametrize("launch_file", sorted((ROOT / "launch").glob("*.launch.py")), ids=lambda p: p.name)
+def test_launch_arguments_reach_parameters_with_the_tables_types(launch_file):
+    """launch reads an argument the YAML way unless told its type: token:=4039268095940359 (from
+    `openssl rand -hex 8`) became an integer and the operator page died on start, status_rate_hz:=20
+    would too. Every argument given to a parameter is wrapped in ParameterValue with the type of the
+    parameter's default in its node's table."""
+    checked = 0
+    for executable, name, value in launched_parameters(launch_file):
+        default = {spec.name: spec.default for spec in TABLES[executable]}[name]
+        if isinstance(value, ast.Constant):
+            assert type(value.value) is type(default), (executable, name)
+            continue
+        call = ast.unparse(value)
+        if call.startswith("PythonExpression("):
+            assert type(default) is bool and ".lower() == 'true'" in call, (executable, name)
+            continue
+        assert call.startswith("ParameterValue(LaunchConfiguration("), (executable, name, call)
+        assert call.endswith(f"value_type={type(default).__name__})"), (executable, name, call)
+        checked += 1
+    assert checked, "no launch argument reaches a parameter here"

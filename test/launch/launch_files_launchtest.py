@@ -169,7 +169,7 @@ def cases() -> list[Case]:
                 "tracker": "/drone1/hit_tracker",
                 "system_id": "7",
                 "mavlink_url": f"udpout:127.0.0.1:{udp_bridge}",
-                "status_rate_hz": "10.0",
+                "status_rate_hz": "10",  # written as an integer: the node's parameter is a double
             },
             {
                 "/gcs/mavlink_bridge": Expected(
@@ -188,12 +188,12 @@ def cases() -> list[Case]:
                 "image_topic": "/cam/image_raw",
                 "tracker": "/drone1/hit_tracker",
                 "port": str(web_alone),
-                "token": "s3cret",
+                "token": "4039268095940359",  # `openssl rand -hex 8` gave this in a CI run: all digits
             },
             {
                 "/ops/web_operator": Expected(
                     subscribes={"/cam/image_raw": IMAGE, "/drone1/hit_tracker/status": STATUS},
-                    parameters={"port": web_alone, "token": "s3cret", "bind": "127.0.0.1"},
+                    parameters={"port": web_alone, "token": "4039268095940359", "bind": "127.0.0.1"},
                 )
             },
             http_port=web_alone,
