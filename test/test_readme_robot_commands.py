@@ -353,7 +353,7 @@ def session_id(session: Session) -> str:
 
 
 @pytest.mark.parametrize("session", SESSIONS, ids=session_id)
-def test_readme_command(session: Session, camera, workdir):
+def test_readme_command(session: Session, camera, client, workdir):
     sys.path.insert(0, str(ROOT / "test" / "launch"))
     if reason := cli_cannot_run(session):
         pytest.skip(reason)
@@ -361,10 +361,28 @@ def test_readme_command(session: Session, camera, workdir):
     with held_across_sessions(WEB_PORT) if uses_web else contextlib.nullcontext():
         if uses_web and not port_free(WEB_PORT):
             pytest.skip(f"port {WEB_PORT}, which this README command uses, is taken on this machine")
-        run_session(session, workdir)
+        run_session(session, workdir, client)
 
 
-def run_session(session: Session, workdir: Path) -> None:
+def wait_for_frames(trackers: list[str], client, timeout: float = 60.0) -> None:
+    """Until each tracker has processed a camera frame (its status of that frame arrived): an
+    operator picks a target in video they see. The camera's frames reach a node some time after
+    it is active, and an init before the first frame is refused ("no image received yet"), as
+    CI saw once on a loaded machine."""
+    from hit_tracker_ros.msg import TrackerStatus
+
+    for fqn in trackers:
+        topic = f"{fqn}/status"
+        client.listen(topic, TrackerStatus)
+        before = len(client.received(topic))  # an earlier session's tracker had the same name
+
+        def processed(topic=topic, before=before) -> bool:
+            return len(client.received(topic)) > before
+
+        until(processed, timeout, f"a status of a camera frame from {fqn}")
+
+
+def run_session(session: Session, workdir: Path, client) -> None:
     """Launch, wait until every node is up and known to the ros2 daemon, run the commands, Ctrl-C."""
     from graph_probe import GraphProbe
 
@@ -375,6 +393,7 @@ def run_session(session: Session, workdir: Path) -> None:
     try:
         nodes = wait_until_up(launched, probe, timeout=180)
         wait_for_daemon(nodes, echoed_topics(session.commands), workdir)
+        wait_for_frames(sorted(n for n in nodes if n.endswith("/hit_tracker")), client)
         for command in session.commands:
             output, completed = run_command(command, workdir)
             if command.startswith("ros2 topic echo"):

@@ -49,6 +49,11 @@ class Client:
 
     # -- topics
     def listen(self, topic: str, msg_type, qos: QoSProfile | int = 50) -> None:
+        """Store `topic`'s messages from now on; listening again changes nothing (a second
+        subscription would store each message twice)."""
+        if topic in self._subscriptions:
+            return
+
         def store(msg) -> None:
             received_ns = time.time_ns()
             with self._arrived:
