@@ -347,12 +347,15 @@ class MavlinkBridge(ManagedNode):
             self._answer(command, action.result, action.text, quiet=action.quiet)
             self._send_requested(action.then)
         elif isinstance(action, IntervalRequest):
-            with self._lock:
-                if action.interval_s is None:
-                    self._intervals.pop(command.source, None)
-                else:
-                    self._intervals[command.source] = action.interval_s
-            self._answer(command, mav.MAV_RESULT_ACCEPTED)
+            # under the stream lock, which decides and sends each status: every status that
+            # follows this ACK on the link was decided with the new interval
+            with self._stream_lock:
+                with self._lock:
+                    if action.interval_s is None:
+                        self._intervals.pop(command.source, None)
+                    else:
+                        self._intervals[command.source] = action.interval_s
+                self._answer(command, mav.MAV_RESULT_ACCEPTED)
         else:
             again = self._commands.retransmission(command)
             if again is not None:  # the same command resent: never run twice
@@ -446,11 +449,12 @@ class MavlinkBridge(ManagedNode):
         """Send the tracking status when the stream is on. A new status goes out at once (lowest
         latency) as long as a token bucket at the stream rate allows (so 30 Hz statuses give 20 Hz
         exactly, not every other one); the sender thread fills in when statuses stop coming (a
-        tracker gone silent reads as ERROR)."""
-        interval = self._stream_interval(now)
-        if interval is None:
-            return
+        tracker gone silent reads as ERROR). Decided and sent under one lock, so that a status
+        never follows the ACK of an interval change it was decided before."""
         with self._stream_lock:
+            interval = self._stream_interval(now)
+            if interval is None:
+                return
             if fill_in:
                 if now - self._last_stream < 1.5 * interval:
                     return
@@ -461,7 +465,7 @@ class MavlinkBridge(ManagedNode):
                     return
                 self._credit -= 1.0
             self._last_stream = now
-        self._send_tracking_status(now)
+            self._send_tracking_status(now)
 
     def _view_is_error(self, now: float) -> bool:
         return self._view(now).state == "UNREACHABLE"
