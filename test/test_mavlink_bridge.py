@@ -123,6 +123,18 @@ def rig(client, tmp_path_factory):
     r.close()
 
 
+def box_of(status) -> np.ndarray:
+    """x, y, w, h in pixels of a CAMERA_TRACKING_IMAGE_STATUS's rectangle (normalized corners)."""
+    return np.array(
+        [
+            status.rec_top_x * W,
+            status.rec_top_y * H,
+            (status.rec_bottom_x - status.rec_top_x) * W,
+            (status.rec_bottom_y - status.rec_top_y) * H,
+        ]
+    )
+
+
 def test_heartbeat_and_camera_information(rig):
     beat = rig.gcs.wait("HEARTBEAT", where=lambda m: m.get_srcComponent() == 100)
     assert beat.type == mav.MAV_TYPE_CAMERA and beat.get_srcSystem() == 1
@@ -146,15 +158,7 @@ def test_rectangle_starts_a_track_whose_status_follows_the_target(rig):
     assert 12 <= rate_hz(rig, statuses) <= 30, "about 20 Hz while tracking"
     assert all(s.tracking_mode == mav.CAMERA_TRACKING_MODE_RECTANGLE for s in statuses)
     assert all(s.target_data == mav.CAMERA_TRACKING_TARGET_DATA_IN_STATUS for s in statuses)
-    ious = []
-    for s in statuses:
-        box = [
-            s.rec_top_x * W,
-            s.rec_top_y * H,
-            (s.rec_bottom_x - s.rec_top_x) * W,
-            (s.rec_bottom_y - s.rec_top_y) * H,
-        ]
-        ious.append(iou(np.array(box), rig.truth_of(s)))
+    ious = [iou(box_of(s), rig.truth_of(s)) for s in statuses]
     assert np.median(ious) > 0.5, ious
     centres = [s.point_x for s in statuses]
     assert max(centres) - min(centres) > 0.02, "the rectangle moves with the target"
@@ -176,14 +180,8 @@ def test_point_mode_and_stop(rig):
     sent, ack = rig.command(POINT, (x + w / 2) / W, (y + h / 2) / H, 0.0)
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     status = wait_for_statuses(rig, sent + 0.3, 1, lambda s: s.tracking_status == ACTIVE)[0]
-    box = [
-        status.rec_top_x * W,
-        status.rec_top_y * H,
-        (status.rec_bottom_x - status.rec_top_x) * W,
-        (status.rec_bottom_y - status.rec_top_y) * H,
-    ]
-    truth = rig.truth_of(status)
-    assert iou(np.array(box), truth) > 0.5, (box, truth)
+    box, truth = box_of(status), rig.truth_of(status)
+    assert iou(box, truth) > 0.5, (box, truth)
     sent, ack = rig.command(STOP)
     assert ack.result == mav.MAV_RESULT_ACCEPTED
     idle = rig.gcs.wait("CAMERA_TRACKING_IMAGE_STATUS", sent, lambda m: m.tracking_status == 0)
