@@ -1,7 +1,8 @@
 """Launch the operator page for a tracker: live video, drag-to-track, stop, threshold.
 
 ros2 launch hit_tracker_ros web_operator.launch.py image_topic:=/camera/image_raw
-ros2 launch hit_tracker_ros web_operator.launch.py bind:=0.0.0.0 token:=$(openssl rand -hex 8)
+ros2 launch hit_tracker_ros web_operator.launch.py bind:=0.0.0.0 \\
+    token:=$(openssl rand -hex 8 | tee /dev/stderr)  # prints the token
 """
 
 from launch.actions import DeclareLaunchArgument

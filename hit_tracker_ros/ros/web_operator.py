@@ -101,7 +101,9 @@ class WebOperator(ManagedNode):
             raise OSError(
                 f"cannot serve the page on {self.param('bind')}:{self.param('port')}: {exc}"
             ) from exc
-        self.get_logger().info(f"operator page on http://{self.param('bind')}:{self.param('port')}/")
+        guard = "open it with ?token=<token> to control" if self.param("token") else "no token set"
+        address = f"http://{self.param('bind')}:{self.param('port')}/"
+        self.get_logger().info(f"operator page on {address} ({guard})")
 
     def activate(self) -> None:
         tracker = str(self.param("tracker")).rstrip("/")
