@@ -133,20 +133,20 @@ class Simulator:
         i = int(np.searchsorted(sent, wall_s, side="right")) - 1
         return self.frames[max(i, 0)][1]
 
-    def newest_frame_processed(self, tracker) -> tuple[int, np.ndarray] | None:
+    def newest_frame_processed(self) -> tuple[int, np.ndarray] | None:
         """(stamp, truth box) of the newest frame from INIT_AT on that the tracker has answered
         with a status: an operator draws on a frame the tracker has, and on a loaded machine the
         last frames sent may still be in flight."""
         with self.lock:
             boxes = {stamp: box for stamp, t, box, _ in self.frames if t >= INIT_AT}
-        answered = [stamp_to_ns(s.header.stamp) for s in tracker.statuses()]
+        answered = [stamp_to_ns(s.header.stamp) for s in self.tracker.statuses()]
         return next(((stamp, boxes[stamp]) for stamp in reversed(answered) if stamp in boxes), None)
 
-    def init_target(self, tracker, client) -> None:
+    def init_target(self) -> None:
         """At INIT_AT, select the target on the newest frame the tracker has processed."""
-        client.wait_until(lambda: self.newest_frame_processed(tracker), 60, "a processed frame after INIT_AT")
-        stamp, box = self.newest_frame_processed(tracker)
-        response = tracker.init(box, stamp, label="target")
+        self.tracker.client.wait_until(self.newest_frame_processed, 60, "a processed frame after INIT_AT")
+        stamp, box = self.newest_frame_processed()
+        response = self.tracker.init(box, stamp, label="target")
         assert response.success, response.message
 
 
@@ -169,7 +169,7 @@ def test_closed_loop_centres_and_follows_the_target(client, tmp_path):
         client.wait_for_publishers(rate_topic)
         sim = Simulator(client, ns, rate_topic, tracker)
         # the scenario runs in simulated time, as fast as the tracker answers: wait for its moments
-        sim.init_target(tracker, client)
+        sim.init_target()
         init_time = sim.now()
         assert client.call(SetBool, f"{controller_proc.name}/enable", SetBool.Request(data=True)).success
         client.wait_until(lambda: sim.now() >= STOP_AT, SCENARIO_TIMEOUT_S, "the stop moment")

@@ -109,7 +109,7 @@ def test_gimbal_over_mavlink_centres_the_target_and_fails_to_zero(client, tmp_pa
             sim.rate = (-yaw_right, -pitch_up)  # MAVLink's signs -> REP-103 (yaw left +, pitch down +)
 
         gimbal = GimbalManager(port, obey)
-        sim.init_target(tracker, client)
+        sim.init_target()
         init_time = sim.now()
         assert client.call(SetBool, f"{controller.name}/enable", SetBool.Request(data=True)).success
         client.wait_until(lambda: sim.now() >= STOP_AT, SCENARIO_TIMEOUT_S, "the stop moment")
