@@ -1,6 +1,6 @@
 """The test-side DDS client's service calls: an idempotent call asks again when its response was
 lost (Fast DDS drops one when the server has not yet discovered a new client's reader); any
-other call is sent once."""
+other call is sent once. Listening to a topic twice stores its messages once."""
 
 from __future__ import annotations
 
@@ -59,3 +59,24 @@ def test_another_call_is_sent_once(client, forgetful_server):
     with pytest.raises(TimeoutError, match="response of /forgetful"):
         client.call(SetBool, "/forgetful", SetBool.Request(data=True), timeout=5)
     assert forgetful_server == [True]
+
+
+def test_listening_again_stores_each_message_once(client):
+    """Tests listen to a topic a module's shared client may already listen to (the README
+    sessions each wait for their tracker's status): a second subscription would store every
+    message twice."""
+    import uuid
+
+    from std_msgs.msg import String
+
+    topic = f"/listen_twice_{uuid.uuid4().hex[:8]}"
+    client.listen(topic, String)
+    subscriptions = len(list(client.node.subscriptions))
+    client.listen(topic, String)
+    assert len(list(client.node.subscriptions)) == subscriptions, "a second subscription"
+    client.advertise(topic, String)
+    client.wait_for_subscribers(topic)
+    for text in ("first", "last"):
+        client.publish(topic, String(data=text))
+    client.wait_until(lambda: "last" in [m.data for m in client.received(topic)], 20, "the last message")
+    assert [m.data for m in client.received(topic)] == ["first", "last"]

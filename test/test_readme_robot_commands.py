@@ -412,3 +412,5 @@ def run_session(session: Session, workdir: Path, client) -> None:
     assert code == 0, f"ros2 launch did not end cleanly on Ctrl-C ({code}):\n{log[-4000:]}"
     assert "Traceback" not in log, log[-4000:]
     assert log.count("process has finished cleanly") == launched.started(), log[-4000:]
+    if "token:=" in session.launch:  # the drawn token reached the page as a string, and it says so
+        assert "open it with ?token=<token> to control" in log, log[-4000:]
